@@ -1,0 +1,39 @@
+//! Errors of the embedding stage.
+
+use std::fmt;
+
+/// An embedder could not embed a batch.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An image does not have the shape the embedder was built for.
+    #[error("image {id} is {got}, but the embedder expects {expected}")]
+    InputShape {
+        id: String,
+        expected: Shape,
+        got: Shape,
+    },
+    /// An embedder returned a matrix of the wrong shape (a bug in that embedder).
+    #[error("embedder returned a {got:?} matrix for a batch that needs {expected:?}")]
+    Shape {
+        expected: (usize, usize),
+        got: (usize, usize),
+    },
+    /// Invalid embedder configuration.
+    #[error("invalid embedder configuration: {0}")]
+    Config(String),
+}
+
+/// An image shape `C×H×W`, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}×{}×{}", self.channels, self.height, self.width)
+    }
+}

@@ -1,0 +1,107 @@
+//! Embedders: maps from decoded images to feature vectors.
+//!
+//! # Brief overview
+//!
+//! Every embedder implements [`Embedder`]: it takes a batch of [`memscan_io::Image`]s
+//! (planar `f32` pixels in `[0, 1]`, all of one shape) and returns one row per image.
+//! [`embed_all`] runs an embedder over a whole set in batches (in parallel, in a fixed
+//! order) and reports progress. The pipeline only sees the trait, so learned embedders
+//! (candle networks) plug in beside [`PixelEmbedder`] without touching it.
+//!
+//! # Distance convention
+//!
+//! [`EmbedderInfo::normalized`] says whether rows are L2-normalized (learned embedders:
+//! `cos = 1 − d²/2`). Every distance memscan reports is the true Euclidean distance between
+//! rows, so each embedder scales its output such that this distance is the one its
+//! literature uses (the pixel embedder: Gu et al.'s `‖x − y‖₂ / sqrt(C·H·W)`).
+
+mod error;
+mod pixel;
+
+pub use error::Error;
+pub use pixel::PixelEmbedder;
+
+use memscan_io::{Image, Reporter};
+use ndarray::{Array2, ArrayViewMut1, Axis};
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// What an embedder is, recorded verbatim in `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmbedderInfo {
+    /// Short name as used on the command line (`pixel`, `cnn`, …).
+    pub name: String,
+    /// Output dimension D.
+    pub dim: usize,
+    /// Whether output rows are L2-normalized (then `cos = 1 − d²/2`).
+    pub normalized: bool,
+    /// How a reported distance is to be read, in one sentence.
+    pub distance: String,
+    /// Embedder-specific parameters (input shape, weights hash, …).
+    pub params: serde_json::Value,
+}
+
+/// A map from images to feature vectors.
+pub trait Embedder: Send + Sync {
+    /// Description for the report.
+    fn info(&self) -> EmbedderInfo;
+    /// Output dimension D.
+    fn dim(&self) -> usize;
+    /// Preferred number of images per [`Embedder::embed_batch`] call.
+    fn batch_size(&self) -> usize {
+        64
+    }
+    /// Embeds a batch: returns a `images.len() × dim()` matrix, row `i` for `images[i]`.
+    fn embed_batch(&self, images: &[&Image]) -> Result<Array2<f32>, Error>;
+}
+
+/// Embeds every image of `images` in order, batch by batch, batches in parallel.
+///
+/// Returns an `N × D` matrix. The result does not depend on the thread count: each batch is
+/// computed independently and the rows are written back in input order.
+pub fn embed_all(
+    embedder: &dyn Embedder,
+    images: &[Image],
+    stage: &str,
+    reporter: &dyn Reporter,
+) -> Result<Array2<f32>, Error> {
+    let dim = embedder.dim();
+    let batch = embedder.batch_size().max(1);
+    reporter.start(stage, images.len() as u64);
+    let refs: Vec<&Image> = images.iter().collect();
+    let batches: Result<Vec<Array2<f32>>, Error> = refs
+        .par_chunks(batch)
+        .map(|chunk| {
+            let emb = embedder.embed_batch(chunk)?;
+            if emb.dim() != (chunk.len(), dim) {
+                return Err(Error::Shape {
+                    expected: (chunk.len(), dim),
+                    got: emb.dim(),
+                });
+            }
+            reporter.advance(chunk.len() as u64);
+            Ok(emb)
+        })
+        .collect();
+    reporter.finish();
+    let mut out = Array2::<f32>::zeros((images.len(), dim));
+    for (rows, emb) in out.axis_chunks_iter_mut(Axis(0), batch).zip(batches?) {
+        let mut rows = rows;
+        rows.assign(&emb);
+    }
+    Ok(out)
+}
+
+/// L2-normalizes a row in place; a zero row stays zero (it has no direction).
+///
+/// The one place learned embedders normalize their output.
+pub fn l2_normalize(mut row: ArrayViewMut1<f32>) {
+    let norm = row
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt();
+    if norm > 0.0 {
+        row.mapv_inplace(|v| (f64::from(v) / norm) as f32);
+    }
+}

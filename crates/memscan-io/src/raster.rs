@@ -1,0 +1,327 @@
+//! Single-picture files (PNG, JPEG, TIFF, BMP) decoded with the `image` crate.
+//!
+//! The format comes from the extension, overridden by the file's magic bytes when they say
+//! otherwise (a mislabelled JPEG still decodes). Palette images arrive expanded to RGB(A);
+//! the EXIF orientation (JPEG, TIFF) is applied. The sample type picks the intensity rule:
+//! 8-bit `v / 255`, 16-bit per-image min–max over the color channels (alpha `v / 65535`),
+//! 32-bit float (TIFF) the float rule over the whole image. The decoder's default memory
+//! limit (512 MiB) applies; larger images are an [`ErrorKind::Decode`] error.
+
+use crate::error::ErrorKind;
+use crate::normalize::{planes, sha256_hex, Intensity, Planes, Sample};
+use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Pixel};
+use ndarray::ArrayView3;
+use std::io::Cursor;
+use std::path::Path;
+
+/// Decodes the picture at `path`.
+///
+/// Returns the SHA-256 of the file's bytes and the image as [`Planes`].
+pub(crate) fn decode(path: &Path, format: ImageFormat) -> Result<(String, Planes), ErrorKind> {
+    let bytes = std::fs::read(path).map_err(ErrorKind::Io)?;
+    let hash = sha256_hex(&bytes);
+    let reader = ImageReader::with_format(Cursor::new(&bytes), format)
+        .with_guessed_format()
+        .map_err(ErrorKind::Io)?;
+    let format = reader.format().unwrap_or(format);
+    let decode_err = |source| ErrorKind::Decode {
+        format: format_name(format),
+        source,
+    };
+    let mut decoder = reader.into_decoder().map_err(decode_err)?;
+    let orientation = decoder.orientation().map_err(decode_err)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    image.apply_orientation(orientation);
+    Ok((hash, to_planes(image)?))
+}
+
+fn format_name(format: ImageFormat) -> String {
+    format!("{format:?}").to_uppercase()
+}
+
+fn to_planes(image: DynamicImage) -> Result<Planes, ErrorKind> {
+    use DynamicImage as D;
+    use Intensity::{FullScale, MinMax};
+    match image {
+        D::ImageLuma8(b) => planes(view(&b)?, FullScale, None),
+        D::ImageLumaA8(b) => planes(view(&b)?, FullScale, None),
+        D::ImageRgb8(b) => planes(view(&b)?, FullScale, None),
+        D::ImageRgba8(b) => planes(view(&b)?, FullScale, None),
+        D::ImageLuma16(b) => planes(view(&b)?, MinMax, None),
+        D::ImageLumaA16(b) => planes(view(&b)?, MinMax, None),
+        D::ImageRgb16(b) => planes(view(&b)?, MinMax, None),
+        D::ImageRgba16(b) => planes(view(&b)?, MinMax, None),
+        D::ImageRgb32F(b) => float_planes(&b),
+        D::ImageRgba32F(b) => float_planes(&b),
+        // Future variants: image's own conversion to [0, 1] floats.
+        other => float_planes(&other.to_rgba32f()),
+    }
+}
+
+fn float_planes<P: Pixel<Subpixel = f32>>(
+    b: &ImageBuffer<P, Vec<f32>>,
+) -> Result<Planes, ErrorKind> {
+    let hwc = view(b)?;
+    planes(hwc, Intensity::for_floats(hwc.iter().copied())?, None)
+}
+
+/// The buffer as an `H × W × C` array view.
+fn view<P: Pixel>(
+    b: &ImageBuffer<P, Vec<P::Subpixel>>,
+) -> Result<ArrayView3<'_, P::Subpixel>, ErrorKind>
+where
+    P::Subpixel: Sample,
+{
+    let (width, height) = b.dimensions();
+    let shape = (
+        height as usize,
+        width as usize,
+        usize::from(P::CHANNEL_COUNT),
+    );
+    let bad = || ErrorKind::BadShape {
+        shape: vec![shape.0, shape.1, shape.2],
+    };
+    let n = shape.0 * shape.1 * shape.2;
+    let samples = b.as_raw().get(..n).ok_or_else(bad)?;
+    ArrayView3::from_shape(shape, samples).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::{assert_all_near, cfg, load_err, load_ok};
+    use crate::ErrorKind;
+    use image::{GrayImage, ImageBuffer, Luma, LumaA, Rgb, RgbImage, Rgba, RgbaImage};
+    use std::error::Error as _;
+    use std::path::Path;
+
+    fn gray16(values: &[u16], width: u32) -> ImageBuffer<Luma<u16>, Vec<u16>> {
+        ImageBuffer::from_raw(width, values.len() as u32 / width, values.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn gray8_png_is_divided_by_255() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.png");
+        GrayImage::from_pixel(8, 8, Luma([128])).save(&p).unwrap();
+        let set = load_ok(&p, &cfg(8, 1));
+        let img = &set.images[0];
+        assert_eq!(
+            (img.id.as_str(), img.channels, img.height, img.width),
+            ("g.png", 1, 8, 8)
+        );
+        assert_all_near(&img.pixels, 128.0 / 255.0, 1e-7);
+    }
+
+    #[test]
+    fn blank_8bit_image_is_a_normal_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("black.png");
+        GrayImage::new(5, 5).save(&p).unwrap();
+        assert_all_near(&load_ok(&p, &cfg(4, 3)).images[0].pixels, 0.0, 0.0);
+    }
+
+    #[test]
+    fn sixteen_bit_png_and_tiff_use_per_image_min_max() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = gray16(&[1000, 2000, 3000, 5000], 2);
+        for name in ["a.png", "a.tif", "a.TIFF"] {
+            let p = dir.path().join(name);
+            img.save_with_format(
+                &p,
+                image::ImageFormat::from_path(name.to_lowercase()).unwrap(),
+            )
+            .unwrap();
+            let set = load_ok(&p, &cfg(2, 1));
+            let px = &set.images[0].pixels;
+            for (v, want) in px.iter().zip([0.0, 0.25, 0.5, 1.0]) {
+                assert!((v - want).abs() < 1e-6, "{name}: {px:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn sixteen_bit_keeps_precision_below_8_bits() {
+        // Two values one 16-bit step apart inside a wide window stay distinct.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fine.png");
+        gray16(&[0, 30000, 30001, 65535], 2).save(&p).unwrap();
+        let px = &load_ok(&p, &cfg(2, 1)).images[0].pixels;
+        assert!(px[2] > px[1], "{px:?}");
+    }
+
+    #[test]
+    fn constant_16bit_image_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("flat.png");
+        gray16(&[7; 4], 2).save(&p).unwrap();
+        let err = load_err(&p, &cfg(2, 1), "flat.png");
+        assert!(
+            matches!(err.kind(), ErrorKind::ConstantImage { index: None }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rgb_to_gray_uses_bt601_luma_and_rgb_keeps_planes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.png");
+        RgbImage::from_pixel(4, 4, Rgb([255, 128, 0]))
+            .save(&p)
+            .unwrap();
+        let gray = load_ok(&p, &cfg(4, 1));
+        assert_all_near(&gray.images[0].pixels, 0.299 + 0.587 * 128.0 / 255.0, 1e-6);
+        let rgb = load_ok(&p, &cfg(4, 3));
+        let px = &rgb.images[0].pixels;
+        assert_eq!(px.len(), 3 * 16);
+        assert_all_near(&px[..16], 1.0, 0.0);
+        assert_all_near(&px[16..32], 128.0 / 255.0, 1e-7);
+        assert_all_near(&px[32..], 0.0, 0.0);
+    }
+
+    #[test]
+    fn alpha_is_composited_over_black() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rgba.png");
+        RgbaImage::from_pixel(3, 3, Rgba([255, 255, 255, 102]))
+            .save(&p)
+            .unwrap();
+        assert_all_near(&load_ok(&p, &cfg(3, 1)).images[0].pixels, 0.4, 1e-6);
+        let p = dir.path().join("la.png");
+        ImageBuffer::from_pixel(3, 3, LumaA([255u8, 51]))
+            .save(&p)
+            .unwrap();
+        assert_all_near(&load_ok(&p, &cfg(3, 3)).images[0].pixels, 0.2, 1e-6);
+    }
+
+    #[test]
+    fn palette_png_is_expanded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pal.png");
+        let mut enc = png::Encoder::new(std::fs::File::create(&p).unwrap(), 2, 1);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_palette(vec![0, 0, 0, 255, 0, 0, 0, 0, 255]);
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(&[1, 2]).unwrap(); // red, blue
+        w.finish().unwrap();
+        let px = load_ok(&p, &cfg(1, 3)).images.remove(0).pixels; // 2×1 → 1×1: the average
+        assert!(
+            (px[0] - 0.5).abs() < 1e-6 && px[1].abs() < 1e-6 && (px[2] - 0.5).abs() < 1e-6,
+            "{px:?}"
+        );
+    }
+
+    #[test]
+    fn jpeg_and_bmp_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = RgbImage::from_pixel(16, 16, Rgb([128, 128, 128]));
+        for name in ["x.jpg", "x.JPEG", "x.bmp"] {
+            let p = dir.path().join(name);
+            img.save_with_format(
+                &p,
+                image::ImageFormat::from_path(name.to_lowercase()).unwrap(),
+            )
+            .unwrap();
+            let px = &load_ok(&p, &cfg(8, 1)).images[0].pixels;
+            assert_all_near(px, 128.0 / 255.0, 3.0 / 255.0);
+        }
+    }
+
+    #[test]
+    fn resizing_a_constant_image_keeps_it_constant() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, w, h) in [
+            ("sq.png", 128, 128),
+            ("wide.png", 100, 50),
+            ("tiny.png", 3, 5),
+        ] {
+            let p = dir.path().join(name);
+            GrayImage::from_pixel(w, h, Luma([200])).save(&p).unwrap();
+            let img = &load_ok(&p, &cfg(64, 1)).images[0];
+            assert_eq!(img.pixels.len(), 64 * 64);
+            assert_all_near(&img.pixels, 200.0 / 255.0, 1e-6);
+        }
+    }
+
+    #[test]
+    fn downscaling_averages() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("checker.png");
+        GrayImage::from_fn(128, 128, |x, y| {
+            Luma([if (x + y) % 2 == 0 { 255 } else { 0 }])
+        })
+        .save(&p)
+        .unwrap();
+        let px = &load_ok(&p, &cfg(64, 1)).images[0].pixels;
+        assert_all_near(&px[64 * 10..64 * 50], 0.5, 0.02);
+    }
+
+    #[test]
+    fn hash_is_the_file_bytes_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        GrayImage::from_pixel(4, 4, Luma([1])).save(&a).unwrap();
+        GrayImage::from_pixel(4, 4, Luma([2])).save(&b).unwrap();
+        let ha = load_ok(&a, &cfg(4, 1)).images.remove(0).hash;
+        assert_eq!(
+            ha,
+            crate::normalize::sha256_hex(&std::fs::read(&a).unwrap())
+        );
+        assert_eq!(
+            ha,
+            load_ok(&a, &cfg(8, 3)).images.remove(0).hash,
+            "config-independent"
+        );
+        assert_ne!(ha, load_ok(&b, &cfg(4, 1)).images.remove(0).hash);
+    }
+
+    #[test]
+    fn corrupt_and_truncated_files_are_decode_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.png");
+        RgbImage::from_fn(32, 32, |x, y| Rgb([x as u8, y as u8, 7]))
+            .save(&good)
+            .unwrap();
+        let bytes = std::fs::read(&good).unwrap();
+        let cases: [(&str, &[u8]); 4] = [
+            ("trunc.png", &bytes[..bytes.len() / 2]),
+            ("garbage.png", b"this is not an image at all"),
+            ("empty.png", b""),
+            ("header_only.jpg", &[0xFF, 0xD8, 0xFF]),
+        ];
+        for (name, data) in cases {
+            let p = dir.path().join(name);
+            std::fs::write(&p, data).unwrap();
+            let err = load_err(&p, &cfg(8, 1), name);
+            assert!(
+                matches!(err.kind(), ErrorKind::Decode { .. }),
+                "{name}: {err:?}"
+            );
+            assert!(
+                err.source().is_some(),
+                "{name}: the decoder error is the source"
+            );
+            assert_eq!(err.path(), p);
+        }
+        let err = load_err(&dir.path().join("trunc.png"), &cfg(8, 1), "trunc.png");
+        assert!(
+            err.to_string()
+                .ends_with("trunc.png: truncated or corrupt PNG"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn content_decides_over_a_wrong_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("actually_png.jpg");
+        GrayImage::from_pixel(2, 2, Luma([51]))
+            .save_with_format(&p, image::ImageFormat::Png)
+            .unwrap();
+        assert_all_near(
+            &load_ok(Path::new(&p), &cfg(2, 1)).images[0].pixels,
+            0.2,
+            1e-6,
+        );
+    }
+}

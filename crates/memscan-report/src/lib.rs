@@ -1,0 +1,68 @@
+//! Writers for memscan's outputs: `summary.json`, `synthetic.csv`, `train.csv`,
+//! `mia_roc.csv` and `summary.md`.
+//!
+//! # Brief overview
+//!
+//! [`Summary`] is the typed form of `summary.json`; its key set is a stable contract that
+//! other tools parse (documented in the README). The row types ([`SyntheticRow`],
+//! [`TrainRow`]) are the CSV tables. [`write_all`] writes every file of an audit into one
+//! directory. Output is deterministic: fields serialize in declaration order, floats in
+//! shortest round-trip form, and everything that varies between runs (timings, thread
+//! count) sits under the one key `runtime`.
+
+mod csv_out;
+mod error;
+mod markdown;
+mod summary;
+
+pub use csv_out::{write_roc_csv, write_synthetic_csv, write_train_csv, SyntheticRow, TrainRow};
+pub use error::Error;
+pub use markdown::render_markdown;
+pub use summary::*;
+
+use std::fs;
+use std::path::Path;
+
+/// Everything one audit writes.
+#[derive(Debug, Clone)]
+pub struct AuditOutput {
+    pub summary: Summary,
+    /// One row per synthetic image, in input order.
+    pub synthetic: Vec<SyntheticRow>,
+    /// One row per training image, in input order.
+    pub train: Vec<TrainRow>,
+    /// The `fpr` values that get a `copy@fpr=…` column in `synthetic.csv`.
+    pub fprs: Vec<f64>,
+}
+
+/// Writes `summary.json`, `synthetic.csv`, `train.csv`, `mia_roc.csv` and `summary.md`
+/// into `dir` (created if missing).
+pub fn write_all(dir: &Path, out: &AuditOutput) -> Result<(), Error> {
+    fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    write_json(&dir.join("summary.json"), &out.summary)?;
+    write_synthetic_csv(&dir.join("synthetic.csv"), &out.fprs, &out.synthetic)?;
+    write_train_csv(&dir.join("train.csv"), &out.train)?;
+    write_roc_csv(&dir.join("mia_roc.csv"), &out.summary)?;
+    let md = render_markdown(&out.summary);
+    write_bytes(&dir.join("summary.md"), md.as_bytes())
+}
+
+/// Writes any serializable value as pretty JSON with a trailing newline.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Error> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.push('\n');
+    write_bytes(path, text.as_bytes())
+}
+
+pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    fs::write(path, bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}

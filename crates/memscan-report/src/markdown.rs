@@ -1,0 +1,142 @@
+//! `summary.md`: a short Markdown table for CI logs and pull-request comments.
+
+use crate::summary::Summary;
+use std::fmt::Write;
+
+fn pct(v: f64) -> String {
+    format!("{:.2} %", 100.0 * v)
+}
+
+fn ci(c: [f64; 2]) -> String {
+    format!("{} – {}", pct(c[0]), pct(c[1]))
+}
+
+/// Renders `summary.md`.
+pub fn render_markdown(s: &Summary) -> String {
+    let mut md = String::new();
+    let m = &s.metrics;
+    let _ = writeln!(md, "## memscan audit\n");
+    let _ = writeln!(
+        md,
+        "**Verdict: {}** — {}\n",
+        s.verdict.status, s.verdict.message
+    );
+    let _ = writeln!(
+        md,
+        "train {} · synthetic {} · holdout {} · embedder `{}` · seed {}\n",
+        s.inputs.train.count,
+        s.inputs.synthetic.count,
+        s.inputs
+            .holdout
+            .as_ref()
+            .map_or("—".to_string(), |h| h.count.to_string()),
+        s.embedder
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("?"),
+        s.seed
+    );
+    let _ = writeln!(md, "| metric | value | 95 % CI | detail |");
+    let _ = writeln!(md, "|---|---:|---|---|");
+    if let Some(rates) = &m.copy_rate {
+        for r in rates {
+            let c = &r.value.rate;
+            let _ = writeln!(
+                md,
+                "| copy_rate@fpr={} | {} | {} | {} of {} below d1 threshold {:.4}{} |",
+                c.fpr.unwrap_or(f64::NAN),
+                pct(c.rate),
+                ci(c.ci95),
+                c.count,
+                c.n,
+                c.threshold,
+                if r.value.resolvable {
+                    ""
+                } else {
+                    " (holdout too small for this FPR)"
+                }
+            );
+        }
+    }
+    if let Some(f) = &m.fixed_threshold {
+        let c = &f.value;
+        let _ = writeln!(
+            md,
+            "| cosine > {} | {} | {} | {} of {} |",
+            c.threshold,
+            pct(c.rate),
+            ci(c.ci95),
+            c.count,
+            c.n
+        );
+    }
+    if let Some(r) = &m.ratio {
+        let r = &r.value;
+        let _ = writeln!(
+            md,
+            "| ratio_rate (d1/d2 < {:.4}) | {} | {} | {} of {} |",
+            r.threshold,
+            pct(r.rate),
+            ci(r.ci95),
+            r.count,
+            r.n
+        );
+    }
+    if let Some(t) = &m.train_copied {
+        let _ = writeln!(
+            md,
+            "| train_copied_fraction | {} | | {} of {} training images copied |",
+            pct(t.value.fraction),
+            t.value.count,
+            t.value.n_train
+        );
+    }
+    if let Some(p) = &m.similarity.value.synthetic {
+        let _ = writeln!(
+            md,
+            "| top-1 cosine, synthetic (median / p99) | {:.4} / {:.4} | | {} |",
+            p.p50,
+            p.p99,
+            m.similarity
+                .value
+                .holdout
+                .as_ref()
+                .map_or(String::new(), |h| format!(
+                    "holdout: {:.4} / {:.4}",
+                    h.p50, h.p99
+                ))
+        );
+    }
+    if let Some(mia) = &m.mia {
+        for (name, a) in mia.attacks() {
+            let a = &a.value;
+            let _ = writeln!(
+                md,
+                "| MIA `{name}` AUC | {:.4} | | TPR@1 %FPR {:.4}, TPR@0.1 %FPR {:.4}, {} members / {} non-members |",
+                a.auc, a.tpr_at_fpr_0_01, a.tpr_at_fpr_0_001, a.n_members, a.n_nonmembers
+            );
+        }
+    }
+    for (name, why) in &m.absent {
+        let _ = writeln!(md, "| {name} | — | | absent: {why} |");
+    }
+    if !s.budgets.is_empty() {
+        let _ = writeln!(md, "\n| budget | value | result |\n|---|---:|---|");
+        for b in &s.budgets {
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} |",
+                b.expression,
+                b.value,
+                if b.exceeded { "**exceeded**" } else { "ok" }
+            );
+        }
+    }
+    if !s.warnings.is_empty() {
+        let _ = writeln!(md, "\nWarnings:\n");
+        for w in &s.warnings {
+            let _ = writeln!(md, "- {w}");
+        }
+    }
+    md
+}

@@ -1,0 +1,219 @@
+//! The typed form of `summary.json`.
+//!
+//! Field order here is key order in the file. Optional metrics serialize as `null` and get
+//! an entry in `metrics.absent` saying why, so a missing number is never read as a zero.
+
+use memscan_metrics::copies::TrainCopied;
+use memscan_metrics::copy_rate::CopyRate;
+use memscan_metrics::mia::roc::RocPoint;
+use memscan_metrics::profile::SimilarityProfile;
+use memscan_metrics::ratio::RatioRate;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Version of the `summary.json` key layout; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub memscan: Tool,
+    pub seed: u64,
+    pub inputs: Inputs,
+    /// The audit configuration, verbatim.
+    pub config: serde_json::Value,
+    pub embedder: serde_json::Value,
+    pub index: serde_json::Value,
+    pub metrics: Metrics,
+    pub verdict: Verdict,
+    pub budgets: Vec<BudgetCheck>,
+    pub skipped: Vec<SkippedInput>,
+    pub warnings: Vec<String>,
+    /// Everything that may differ between two runs of the same command.
+    pub runtime: Runtime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub version: String,
+    pub schema: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Inputs {
+    pub train: InputSet,
+    pub synthetic: InputSet,
+    pub holdout: Option<InputSet>,
+}
+
+/// One input role.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputSet {
+    pub path: String,
+    /// Images used.
+    pub count: usize,
+    /// Inputs skipped under `--skip-bad`.
+    pub skipped: usize,
+    /// SHA-256 over the ordered (id, content hash) list.
+    pub content_hash: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedInput {
+    pub role: String,
+    pub path: String,
+    pub reason: String,
+}
+
+/// A metric value together with the definition that produced it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Defined<T> {
+    #[serde(flatten)]
+    pub value: T,
+    /// The formula and published variant, in one sentence.
+    pub definition: String,
+}
+
+impl<T> Defined<T> {
+    pub fn new(value: T, definition: impl Into<String>) -> Self {
+        Defined {
+            value,
+            definition: definition.into(),
+        }
+    }
+}
+
+/// `metrics` in `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    /// Calibrated copy rate at every requested FPR (needs a holdout).
+    pub copy_rate: Option<Vec<Defined<CalibratedRate>>>,
+    /// Copy rate at the user's fixed cosine threshold (`--threshold`).
+    pub fixed_threshold: Option<Defined<CopyRate>>,
+    /// Fraction of synthetic images with d1/d2 below the ratio threshold.
+    pub ratio_rate: Option<f64>,
+    pub ratio: Option<Defined<RatioRate>>,
+    pub similarity: Defined<Similarity>,
+    /// Fraction of training images that are the nearest neighbour of a flagged synthetic image.
+    pub train_copied_fraction: Option<f64>,
+    pub train_copied: Option<Defined<TrainCopiedNamed>>,
+    pub mia: Option<Mia>,
+    /// Metric name → why it is `null`.
+    pub absent: BTreeMap<String, String>,
+}
+
+/// One calibrated copy rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibratedRate {
+    #[serde(flatten)]
+    pub rate: CopyRate,
+    /// Whether this is the `--fpr` that drives the `copy` column and the verdict.
+    pub primary: bool,
+    /// Holdout images used to calibrate.
+    pub n_holdout: usize,
+    /// `fpr · n_holdout ≥ 1`: the holdout is large enough to resolve this FPR.
+    pub resolvable: bool,
+}
+
+/// Somepalli et al.'s similarity profile for synthetic→train and holdout→train.
+#[derive(Debug, Clone, Serialize)]
+pub struct Similarity {
+    pub synthetic: Option<SimilarityProfile>,
+    pub holdout: Option<SimilarityProfile>,
+}
+
+/// [`TrainCopied`] with provenance strings instead of indices in the top list.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainCopiedNamed {
+    pub n_train: usize,
+    pub count: u64,
+    pub fraction: f64,
+    pub top: Vec<CopiedTrainNamed>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopiedTrainNamed {
+    pub train: String,
+    pub copies: u64,
+    pub best_synthetic: String,
+    pub best_distance: f64,
+}
+
+impl TrainCopiedNamed {
+    /// Replaces indices by the ids of the training and synthetic images.
+    pub fn from_indices(t: &TrainCopied, train_ids: &[String], synthetic_ids: &[String]) -> Self {
+        TrainCopiedNamed {
+            n_train: t.n_train,
+            count: t.count,
+            fraction: t.fraction,
+            top: t
+                .top
+                .iter()
+                .map(|c| CopiedTrainNamed {
+                    train: train_ids[c.train].clone(),
+                    copies: c.copies,
+                    best_synthetic: synthetic_ids[c.best_synthetic].clone(),
+                    best_distance: c.best_distance,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Membership-inference attacks, one key per attack.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mia {
+    pub distance: Defined<AttackSummary>,
+}
+
+impl Mia {
+    /// (attack name, summary) pairs in key order.
+    pub fn attacks(&self) -> Vec<(&'static str, &Defined<AttackSummary>)> {
+        vec![("distance", &self.distance)]
+    }
+}
+
+/// One attack's scores; the ROC points go to `mia_roc.csv`, not the JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackSummary {
+    pub auc: f64,
+    pub balanced_accuracy: f64,
+    pub tpr_at_fpr_0_01: f64,
+    pub tpr_at_fpr_0_001: f64,
+    pub n_members: usize,
+    pub n_nonmembers: usize,
+    #[serde(skip)]
+    pub roc: Vec<RocPoint>,
+}
+
+/// The one-line answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// `memorization` (copy rate significantly above the FPR), `no_evidence`, or
+    /// `inconclusive` (no holdout to calibrate against).
+    pub status: String,
+    pub message: String,
+    /// Whether any `--fail-if` budget was exceeded.
+    pub budget_exceeded: bool,
+}
+
+/// One `--fail-if` budget and its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetCheck {
+    pub expression: String,
+    pub value: f64,
+    pub exceeded: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Runtime {
+    pub threads: usize,
+    /// Wall time per stage, in seconds, in pipeline order.
+    pub timings_s: Vec<Timing>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    pub stage: String,
+    pub seconds: f64,
+}

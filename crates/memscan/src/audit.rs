@@ -1,0 +1,575 @@
+//! [`Audit::run`]: the pipeline, stage by stage.
+
+use crate::config::{AuditConfig, EmbedderKind, IndexKind};
+use crate::error::Error;
+use memscan_embed::{embed_all, Embedder, PixelEmbedder};
+use memscan_index::{ExactIndex, Exclude, Index, Neighbours};
+use memscan_io::{ImageSet, Reporter};
+use memscan_metrics::{copies, copy_rate, mia, profile, ratio};
+use memscan_report::{
+    AttackSummary, AuditOutput, BudgetCheck, CalibratedRate, Defined, InputSet, Metrics, Mia,
+    Runtime, Similarity, SkippedInput, Summary, SyntheticRow, Timing, Tool, TrainCopiedNamed,
+    TrainRow, Verdict, SCHEMA_VERSION,
+};
+use ndarray::Array2;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+const DEF_COPY_RATE: &str = "Calibrated copy rate: t_α = the (⌊α·n⌋+1)-th smallest holdout d1 \
+    (largest threshold with holdout FPR ≤ α); copy(s) ⇔ d1(s) < t_α; 95 % Clopper–Pearson \
+    interval; excess = rate − α.";
+const DEF_FIXED: &str = "Fixed cosine threshold (Somepalli et al. 2023 use 0.5, SSCD 0.75): \
+    copy(s) ⇔ cosine(s, NN_train(s)) > threshold.";
+const DEF_RATIO: &str = "Nearest-neighbour ratio test (Yoon et al. 2023; Gu et al. 2023, \
+    sail-sg/DiffMemorize): memorized ⇔ d1/d2 < 1/3 on true (not squared) distances; \
+    d1 = d2 = 0 counts as memorized.";
+const DEF_SIMILARITY: &str = "Similarity profile (Somepalli et al. 2023): cosine similarity \
+    between each image and its L2-nearest training image, for synthetic and for holdout \
+    (background) images.";
+const DEF_TRAIN_COPIED: &str = "Fraction of training images that are the nearest training \
+    image of at least one synthetic image flagged at the primary FPR (cf. Dar et al. 2024).";
+const DEF_MIA_DISTANCE: &str = "GAN-Leaks full black-box attack (Chen et al. 2020): score(x) = \
+    −d1(x, synthetic); members = seeded sample of train, non-members = holdout, balanced; \
+    AUC = Mann–Whitney with ties ½; TPR at FPR ≤ α from the empirical ROC staircase without \
+    interpolation; balanced accuracy at the best threshold (optimistic).";
+
+/// One completed audit.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub output: AuditOutput,
+}
+
+struct Timer {
+    timings: Vec<Timing>,
+}
+
+impl Timer {
+    fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
+        let t0 = Instant::now();
+        let out = f();
+        self.timings.push(Timing {
+            stage: stage.into(),
+            seconds: t0.elapsed().as_secs_f64(),
+        });
+        out
+    }
+}
+
+fn load(
+    role: &'static str,
+    path: &std::path::Path,
+    cfg: &AuditConfig,
+    reporter: &dyn Reporter,
+) -> Result<ImageSet, Error> {
+    memscan_io::load(path, &cfg.io, reporter).map_err(|source| Error::Input {
+        role,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn input_set(set: &ImageSet) -> InputSet {
+    InputSet {
+        path: set.root.display().to_string(),
+        count: set.images.len(),
+        skipped: set.skipped.len(),
+        content_hash: set.hash.clone(),
+    }
+}
+
+fn ids(set: &ImageSet) -> Vec<String> {
+    set.images.iter().map(|i| i.id.clone()).collect()
+}
+
+/// Cosine similarity of two rows in f64; `None` if either is the zero vector.
+fn cosine(a: ndarray::ArrayView1<f32>, b: ndarray::ArrayView1<f32>) -> Option<f64> {
+    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    (na > 0.0 && nb > 0.0).then(|| (dot / (na.sqrt() * nb.sqrt())).clamp(-1.0, 1.0))
+}
+
+fn search(
+    index: &dyn Index,
+    queries: &Array2<f32>,
+    k: usize,
+    what: &'static str,
+    reporter: &dyn Reporter,
+) -> Result<Neighbours, Error> {
+    reporter.start(what, queries.nrows() as u64);
+    let out = index.search(queries.view(), k, Exclude::None);
+    reporter.advance(queries.nrows() as u64);
+    reporter.finish();
+    out.map_err(|source| Error::Index { what, source })
+}
+
+fn metric_err(what: &'static str) -> impl FnOnce(memscan_metrics::Error) -> Error {
+    move |source| Error::Metrics { what, source }
+}
+
+impl Audit {
+    /// Runs the whole pipeline described by `cfg`. Progress and warnings go to `reporter`;
+    /// warnings are also recorded in `summary.json`.
+    pub fn run(cfg: &AuditConfig, reporter: &dyn Reporter) -> Result<Audit, Error> {
+        let mut timer = Timer {
+            timings: Vec::new(),
+        };
+        let mut warnings: Vec<String> = Vec::new();
+        let mut absent: BTreeMap<String, String> = BTreeMap::new();
+        let warn = |warnings: &mut Vec<String>, msg: String| {
+            reporter.warn(&msg);
+            warnings.push(msg);
+        };
+
+        // --- ingest ---------------------------------------------------------------------
+        let train = timer.time("decode train", || load("train", &cfg.train, cfg, reporter))?;
+        let synthetic = timer.time("decode synthetic", || {
+            load("synthetic", &cfg.synthetic, cfg, reporter)
+        })?;
+        let holdout = match &cfg.holdout {
+            Some(p) => Some(timer.time("decode holdout", || load("holdout", p, cfg, reporter))?),
+            None => None,
+        };
+        let mut skipped = Vec::new();
+        for (role, set) in [
+            ("train", Some(&train)),
+            ("synthetic", Some(&synthetic)),
+            ("holdout", holdout.as_ref()),
+        ] {
+            for s in set.map(|s| s.skipped.as_slice()).unwrap_or_default() {
+                skipped.push(SkippedInput {
+                    role: role.into(),
+                    path: s.path.clone(),
+                    reason: s.reason.clone(),
+                });
+            }
+        }
+        if !skipped.is_empty() {
+            warn(
+                &mut warnings,
+                format!(
+                    "{} bad input file(s) skipped (--skip-bad); see `skipped`",
+                    skipped.len()
+                ),
+            );
+        }
+        if train.hash == synthetic.hash {
+            warn(
+                &mut warnings,
+                "the synthetic set has the same content as the training set".into(),
+            );
+        }
+        if let Some(h) = &holdout {
+            if h.hash == train.hash {
+                return Err(Error::Inputs(
+                    "the holdout set has the same content as the training set; the holdout must \
+                     be real images the generator never saw"
+                        .into(),
+                ));
+            }
+        }
+
+        // --- embed ----------------------------------------------------------------------
+        let embedder: Box<dyn Embedder> = match cfg.embed.kind {
+            EmbedderKind::Pixel => Box::new(
+                PixelEmbedder::new(usize::from(cfg.io.channels), cfg.io.size as usize).map_err(
+                    |source| Error::Embed {
+                        role: "train",
+                        source,
+                    },
+                )?,
+            ),
+        };
+        let embed = |role: &'static str, set: &ImageSet, timer: &mut Timer| {
+            timer.time(&format!("embed {role}"), || {
+                embed_all(
+                    embedder.as_ref(),
+                    &set.images,
+                    &format!("embed {role}"),
+                    reporter,
+                )
+                .map_err(|source| Error::Embed { role, source })
+            })
+        };
+        let e_train = embed("train", &train, &mut timer)?;
+        let e_syn = embed("synthetic", &synthetic, &mut timer)?;
+        let e_hold = match &holdout {
+            Some(h) => Some(embed("holdout", h, &mut timer)?),
+            None => None,
+        };
+
+        // --- neighbours -----------------------------------------------------------------
+        let train_index: Box<dyn Index> = match cfg.index.kind {
+            IndexKind::Exact => timer.time("index train", || {
+                ExactIndex::new(e_train.view())
+                    .map(|i| Box::new(i) as Box<dyn Index>)
+                    .map_err(|source| Error::Index {
+                        what: "building the train index",
+                        source,
+                    })
+            })?,
+        };
+        let k = if train.images.len() >= 2 { 2 } else { 1 };
+        if k == 1 {
+            warn(
+                &mut warnings,
+                "only one training image: the ratio test needs two".into(),
+            );
+        }
+        let nn_syn = timer.time("search synthetic→train", || {
+            search(
+                train_index.as_ref(),
+                &e_syn,
+                k,
+                "synthetic → train",
+                reporter,
+            )
+        })?;
+        let nn_hold = match &e_hold {
+            Some(e) => Some(timer.time("search holdout→train", || {
+                search(train_index.as_ref(), e, k, "holdout → train", reporter)
+            })?),
+            None => None,
+        };
+
+        let n_syn = synthetic.images.len();
+        let d1_syn: Vec<f64> = (0..n_syn).map(|i| nn_syn.nearest(i).1).collect();
+        let nn1_syn: Vec<usize> = (0..n_syn).map(|i| nn_syn.nearest(i).0 as usize).collect();
+        let d2_syn: Option<Vec<f64>> =
+            (k == 2).then(|| (0..n_syn).map(|i| nn_syn.row(i).1[1]).collect());
+        let cos_syn: Vec<Option<f64>> = (0..n_syn)
+            .map(|i| cosine(e_syn.row(i), e_train.row(nn1_syn[i])))
+            .collect();
+
+        // --- metrics --------------------------------------------------------------------
+        let m = &cfg.metrics;
+        let train_ids = ids(&train);
+        let syn_ids = ids(&synthetic);
+
+        // Calibrated copy rates.
+        let mut flags_at: Vec<Option<Vec<bool>>> = vec![None; m.fprs.len()];
+        let mut copy_rates = None;
+        let mut primary_flags: Option<Vec<bool>> = None;
+        let hold_d1: Option<Vec<f64>> = nn_hold
+            .as_ref()
+            .map(|nn| (0..nn.len()).map(|i| nn.nearest(i).1).collect());
+        if let Some(null) = &hold_d1 {
+            let mut rates = Vec::new();
+            for (slot, &fpr) in flags_at.iter_mut().zip(&m.fprs) {
+                let th = copy_rate::calibrate(null, fpr).map_err(metric_err("the copy rate"))?;
+                if !th.resolvable {
+                    warn(
+                        &mut warnings,
+                        format!(
+                            "a holdout of {} images cannot resolve fpr={fpr}: at least {} are \
+                             needed; the threshold is the smallest holdout distance",
+                            null.len(),
+                            (1.0 / fpr).ceil()
+                        ),
+                    );
+                }
+                let rate = copy_rate::copy_rate(&d1_syn, &th, null)
+                    .map_err(metric_err("the copy rate"))?;
+                let flags = copy_rate::copy_flags(&d1_syn, th.value);
+                let primary = fpr == m.primary_fpr;
+                if primary {
+                    primary_flags = Some(flags.clone());
+                }
+                *slot = Some(flags);
+                rates.push(Defined::new(
+                    CalibratedRate {
+                        rate,
+                        primary,
+                        n_holdout: null.len(),
+                        resolvable: th.resolvable,
+                    },
+                    DEF_COPY_RATE,
+                ));
+            }
+            copy_rates = Some(rates);
+        } else {
+            let why = "requires --holdout (real images the generator never saw) to calibrate the threshold";
+            absent.insert("copy_rate".into(), why.into());
+            absent.insert("train_copied_fraction".into(), why.into());
+            absent.insert("mia".into(), "requires --holdout (the non-members)".into());
+            warn(
+                &mut warnings,
+                "no --holdout: the calibrated copy rate, training images copied and the \
+                 membership-inference attack are not computed; only the ratio test and the \
+                 similarity profile are reported"
+                    .into(),
+            );
+        }
+
+        // Fixed cosine threshold.
+        let cos_vals: Vec<f64> = cos_syn.iter().map(|c| c.unwrap_or(f64::NAN)).collect();
+        let fixed = match m.cosine_threshold {
+            Some(t) => Some(Defined::new(
+                copy_rate::fixed_threshold_rate(&cos_vals, t)
+                    .map_err(metric_err("the fixed-threshold rate"))?,
+                DEF_FIXED,
+            )),
+            None => None,
+        };
+
+        // Ratio test (needs two training images).
+        let ratios: Option<Vec<f64>> = d2_syn.as_ref().map(|d2| {
+            d1_syn
+                .iter()
+                .zip(d2)
+                .map(|(&a, &b)| ratio::ratio(a, b))
+                .collect()
+        });
+        let ratio_rate = match &d2_syn {
+            Some(d2) => Some(Defined::new(
+                ratio::ratio_rate(&d1_syn, d2, m.ratio_threshold)
+                    .map_err(metric_err("the ratio test"))?,
+                DEF_RATIO,
+            )),
+            None => {
+                absent.insert(
+                    "ratio_rate".into(),
+                    "the ratio test needs at least two training images".into(),
+                );
+                None
+            }
+        };
+
+        // Similarity profiles.
+        let hold_cos: Option<Vec<f64>> = match (&nn_hold, &e_hold) {
+            (Some(nn), Some(e)) => Some(
+                (0..nn.len())
+                    .map(|i| {
+                        cosine(e.row(i), e_train.row(nn.nearest(i).0 as usize)).unwrap_or(f64::NAN)
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let similarity = Similarity {
+            synthetic: profile::similarity_profile(&cos_vals),
+            holdout: hold_cos.as_deref().and_then(profile::similarity_profile),
+        };
+
+        // Training images copied.
+        let train_copied = match &primary_flags {
+            Some(flags) => Some(
+                copies::train_copied(&nn1_syn, &d1_syn, flags, train.images.len(), m.top_n)
+                    .map_err(metric_err("training images copied"))?,
+            ),
+            None => None,
+        };
+        let copies_per_train = match &primary_flags {
+            Some(flags) => Some(
+                copies::copy_counts(&nn1_syn, flags, train.images.len())
+                    .map_err(metric_err("copies per training image"))?,
+            ),
+            None => None,
+        };
+
+        // Membership inference (distance attack) and train→synthetic neighbours.
+        let syn_index = timer.time("index synthetic", || {
+            ExactIndex::new(e_syn.view()).map_err(|source| Error::Index {
+                what: "building the synthetic index",
+                source,
+            })
+        })?;
+        let nn_train_syn = timer.time("search train→synthetic", || {
+            search(&syn_index, &e_train, 1, "train → synthetic", reporter)
+        })?;
+        let train_d_syn: Vec<f64> = (0..train.images.len())
+            .map(|i| nn_train_syn.nearest(i).1)
+            .collect();
+        let mut member_sample = vec![false; train.images.len()];
+        let mut mia_result = None;
+        if let Some(e_h) = &e_hold {
+            let nn_h = timer.time("search holdout→synthetic", || {
+                search(&syn_index, e_h, 1, "holdout → synthetic", reporter)
+            })?;
+            let hold_d_syn: Vec<f64> = (0..nn_h.len()).map(|i| nn_h.nearest(i).1).collect();
+            let (mem, non) =
+                mia::sample::balanced_members(train.images.len(), hold_d_syn.len(), cfg.seed);
+            for &i in &mem {
+                member_sample[i] = true;
+            }
+            let d: Vec<f64> = mem
+                .iter()
+                .map(|&i| train_d_syn[i])
+                .chain(non.iter().map(|&i| hold_d_syn[i]))
+                .collect();
+            let labels: Vec<bool> = mem
+                .iter()
+                .map(|_| true)
+                .chain(non.iter().map(|_| false))
+                .collect();
+            let scores = mia::attacks::distance(&d);
+            let r = mia::evaluate("distance", &scores, &labels)
+                .map_err(metric_err("the distance MIA"))?;
+            mia_result = Some(Mia {
+                distance: Defined::new(
+                    AttackSummary {
+                        auc: r.auc,
+                        balanced_accuracy: r.balanced_accuracy,
+                        tpr_at_fpr_0_01: r.tpr_at_fpr_0_01,
+                        tpr_at_fpr_0_001: r.tpr_at_fpr_0_001,
+                        n_members: r.n_members,
+                        n_nonmembers: r.n_nonmembers,
+                        roc: r.roc,
+                    },
+                    DEF_MIA_DISTANCE,
+                ),
+            });
+        }
+
+        // --- rows -----------------------------------------------------------------------
+        let synthetic_rows: Vec<SyntheticRow> = (0..n_syn)
+            .map(|i| SyntheticRow {
+                synthetic: syn_ids[i].clone(),
+                train: train_ids[nn1_syn[i]].clone(),
+                distance: d1_syn[i],
+                cosine: cos_syn[i],
+                distance2: d2_syn.as_ref().map(|d| d[i]),
+                ratio: ratios.as_ref().map(|r| r[i]),
+                copy: primary_flags.as_ref().map(|f| f[i]),
+                ratio_copy: ratios.as_ref().map(|r| r[i] < m.ratio_threshold),
+                copy_at: flags_at.iter().map(|f| f.as_ref().map(|f| f[i])).collect(),
+                threshold_copy: m
+                    .cosine_threshold
+                    .map(|t| cos_syn[i].is_some_and(|c| c > t)),
+                train2: (k == 2).then(|| train_ids[nn_syn.row(i).0[1] as usize].clone()),
+            })
+            .collect();
+        let train_rows: Vec<TrainRow> = (0..train.images.len())
+            .map(|j| TrainRow {
+                train: train_ids[j].clone(),
+                copies: copies_per_train.as_ref().map(|c| c[j]),
+                nearest_synthetic: syn_ids[nn_train_syn.nearest(j).0 as usize].clone(),
+                distance: train_d_syn[j],
+                mia_member_sample: member_sample[j],
+                mia_distance_score: mia_result.as_ref().map(|_| -train_d_syn[j]),
+            })
+            .collect();
+
+        // --- summary --------------------------------------------------------------------
+        let n_exact = d1_syn.iter().filter(|&&d| d == 0.0).count();
+        let metrics = Metrics {
+            copy_rate: copy_rates,
+            fixed_threshold: fixed,
+            ratio_rate: ratio_rate.as_ref().map(|r| r.value.rate),
+            ratio: ratio_rate,
+            similarity: Defined::new(similarity, DEF_SIMILARITY),
+            train_copied_fraction: train_copied.as_ref().map(|t| t.fraction),
+            train_copied: train_copied.as_ref().map(|t| {
+                Defined::new(
+                    TrainCopiedNamed::from_indices(t, &train_ids, &syn_ids),
+                    DEF_TRAIN_COPIED,
+                )
+            }),
+            mia: mia_result,
+            absent,
+        };
+        let verdict = verdict(&metrics, m.primary_fpr, n_exact, n_syn);
+        let metrics_json = serde_json::to_value(&metrics).expect("metrics serialize");
+        let mut budgets = Vec::new();
+        for b in &cfg.budgets {
+            let (value, exceeded) = b.check(&metrics_json)?;
+            budgets.push(BudgetCheck {
+                expression: b.expression.clone(),
+                value,
+                exceeded,
+            });
+        }
+        let budget_exceeded = budgets.iter().any(|b| b.exceeded);
+        let summary = Summary {
+            memscan: Tool {
+                version: env!("CARGO_PKG_VERSION").into(),
+                schema: SCHEMA_VERSION,
+            },
+            seed: cfg.seed,
+            inputs: memscan_report::Inputs {
+                train: input_set(&train),
+                synthetic: input_set(&synthetic),
+                holdout: holdout.as_ref().map(input_set),
+            },
+            config: serde_json::to_value(cfg).expect("config serializes"),
+            embedder: serde_json::to_value(embedder.info()).expect("embedder info serializes"),
+            index: serde_json::to_value(train_index.info()).expect("index info serializes"),
+            metrics,
+            verdict: Verdict {
+                budget_exceeded,
+                ..verdict
+            },
+            budgets,
+            skipped,
+            warnings,
+            runtime: Runtime {
+                threads: rayon::current_num_threads(),
+                timings_s: timer.timings,
+            },
+        };
+        Ok(Audit {
+            output: AuditOutput {
+                summary,
+                synthetic: synthetic_rows,
+                train: train_rows,
+                fprs: m.fprs.clone(),
+            },
+        })
+    }
+}
+
+fn verdict(m: &Metrics, primary_fpr: f64, n_exact: usize, n_syn: usize) -> Verdict {
+    let exact = if n_exact > 0 {
+        format!(" {n_exact} synthetic image(s) are pixel-exact duplicates of a training image.")
+    } else {
+        String::new()
+    };
+    let primary = m
+        .copy_rate
+        .as_ref()
+        .and_then(|rates| rates.iter().find(|r| r.value.primary))
+        .map(|r| &r.value.rate);
+    let (status, message) = match primary {
+        Some(c) => {
+            let significant = c.ci95[0] > primary_fpr;
+            let msg = format!(
+                "{} of {} synthetic images ({:.2} %, 95 % CI {:.2}–{:.2} %) are closer to the \
+                 training set than {} % of holdout images are; {:.2} % expected by chance.{exact}",
+                c.count,
+                c.n,
+                100.0 * c.rate,
+                100.0 * c.ci95[0],
+                100.0 * c.ci95[1],
+                100.0 * (1.0 - primary_fpr),
+                100.0 * primary_fpr,
+            );
+            let status = if significant || n_exact > 0 {
+                "memorization"
+            } else {
+                "no_evidence"
+            };
+            (status, msg)
+        }
+        None => (
+            if n_exact > 0 {
+                "memorization"
+            } else {
+                "inconclusive"
+            },
+            format!(
+                "no holdout to calibrate against; the ratio test flags {} of {n_syn} synthetic \
+                 images.{exact}",
+                m.ratio.as_ref().map_or(0, |r| r.value.count)
+            ),
+        ),
+    };
+    Verdict {
+        status: status.into(),
+        message,
+        budget_exceeded: false,
+    }
+}

@@ -1,0 +1,208 @@
+//! Command-line flags (clap derive) and their conversion into [`AuditConfig`].
+
+use crate::demo;
+use crate::progress::BarReporter;
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use memscan::{Audit, AuditConfig, Budget, EmbedConfig, EmbedderKind, IndexConfig, IndexKind};
+use memscan_io::{BadInputPolicy, IoConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Audit synthetic images for memorized training data.
+///
+/// memscan finds synthetic images that copy training images, counts them with calibrated
+/// false-positive rates, and measures how well an attacker can tell who was in the training
+/// set. Exit status: 0 ok, 1 a --fail-if budget was exceeded, 2 bad usage or unreadable input.
+#[derive(Debug, Parser)]
+#[command(name = "memscan", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Audit a synthetic image set against the training set it was generated from.
+    Scan(ScanArgs),
+    /// Generate the built-in demo dataset (with known copies), audit it and check the result
+    /// against the ground truth.
+    Demo(DemoArgs),
+}
+
+/// Embedders available on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EmbedderArg {
+    /// Raw pixels; distance = RMS pixel difference (Gu et al.).
+    Pixel,
+}
+
+/// Nearest-neighbour search methods.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum IndexArg {
+    /// Exact search by blocked matrix products.
+    Exact,
+}
+
+/// Options shared by every command that runs an audit.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Side length images are resized to (pixels).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(4..=1024))]
+    pub size: u32,
+    /// Channels images are converted to (1 = gray, 3 = RGB).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub channels: u8,
+    /// Feature space in which distances are measured.
+    #[arg(long, value_enum, default_value_t = EmbedderArg::Pixel)]
+    pub embedder: EmbedderArg,
+    /// Nearest-neighbour search.
+    #[arg(long, value_enum, default_value_t = IndexArg::Exact)]
+    pub index: IndexArg,
+    /// Target false-positive rate of the calibrated copy test (drives the `copy` column and
+    /// the verdict). 0.01 and 0.001 are always reported as well.
+    #[arg(long, default_value_t = 0.01)]
+    pub fpr: f64,
+    /// Also report the rate at a fixed cosine threshold (copy ⇔ cosine > THRESHOLD; 0.5 as
+    /// Somepalli et al., 0.75 as SSCD).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Exit with status 1 if a metric exceeds a budget, e.g. 'copy_rate@fpr=0.001>0.01' or
+    /// 'mia.distance.auc>0.6'. Repeatable.
+    #[arg(long = "fail-if", value_name = "EXPR")]
+    pub fail_if: Vec<String>,
+    /// Skip unreadable input files (listed under `skipped` in summary.json) instead of failing.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The generator's training images (folder or .npy/.npz file).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// The generated images under audit.
+    #[arg(long)]
+    pub synthetic: PathBuf,
+    /// Real images the generator never saw; calibrates the thresholds and is needed for the
+    /// copy rate and the membership-inference attack.
+    #[arg(long)]
+    pub holdout: Option<PathBuf>,
+    /// Output directory for summary.json, synthetic.csv, train.csv, mia_roc.csv, summary.md.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output directory (the generated images go to OUT/data).
+    #[arg(long, default_value = "reports/demo")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// Converts flags into a validated [`AuditConfig`].
+pub fn audit_config(
+    train: PathBuf,
+    synthetic: PathBuf,
+    holdout: Option<PathBuf>,
+    a: &AuditArgs,
+) -> Result<AuditConfig> {
+    let budgets: Vec<Budget> = a
+        .fail_if
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<_, memscan::Error>>()?;
+    let extra: Vec<f64> = budgets.iter().filter_map(Budget::fpr).collect();
+    if let Some(t) = a.threshold {
+        anyhow::ensure!(
+            (-1.0..=1.0).contains(&t),
+            "--threshold is a cosine in [-1, 1], got {t}"
+        );
+    }
+    let mut cfg = AuditConfig::new(train, synthetic, holdout);
+    cfg.io = IoConfig {
+        size: a.size,
+        channels: a.channels,
+        on_bad_input: if a.skip_bad {
+            BadInputPolicy::Skip
+        } else {
+            BadInputPolicy::Fail
+        },
+        ..IoConfig::default()
+    };
+    anyhow::ensure!(
+        a.channels == 1 || a.channels == 3,
+        "--channels must be 1 or 3"
+    );
+    cfg.embed = EmbedConfig {
+        kind: match a.embedder {
+            EmbedderArg::Pixel => EmbedderKind::Pixel,
+        },
+    };
+    cfg.index = IndexConfig {
+        kind: match a.index {
+            IndexArg::Exact => IndexKind::Exact,
+        },
+    };
+    cfg.metrics = cfg.metrics.with_fprs(a.fpr, &extra)?;
+    cfg.metrics.cosine_threshold = a.threshold;
+    cfg.budgets = budgets;
+    cfg.seed = a.seed;
+    Ok(cfg)
+}
+
+/// Runs an audit, writes its outputs and returns the exit code (1 if a budget was exceeded).
+pub fn run_audit(
+    cfg: &AuditConfig,
+    out: &std::path::Path,
+    quiet: bool,
+) -> Result<(Audit, ExitCode)> {
+    let reporter = BarReporter::new(quiet);
+    let audit = Audit::run(cfg, &reporter)?;
+    memscan_report::write_all(out, &audit.output)
+        .with_context(|| format!("writing reports to {}", out.display()))?;
+    let v = &audit.output.summary.verdict;
+    let code = if v.budget_exceeded {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    };
+    Ok((audit, code))
+}
+
+/// Prints the verdict and budget lines for a finished audit.
+pub fn print_verdict(audit: &Audit, out: &std::path::Path) {
+    let s = &audit.output.summary;
+    println!("verdict: {} — {}", s.verdict.status, s.verdict.message);
+    for b in &s.budgets {
+        println!(
+            "budget {}: value {} → {}",
+            b.expression,
+            b.value,
+            if b.exceeded { "EXCEEDED" } else { "ok" }
+        );
+    }
+    println!("reports written to {}", out.display());
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Scan(args) => {
+            let cfg = audit_config(args.train, args.synthetic, args.holdout, &args.audit)?;
+            let (audit, code) = run_audit(&cfg, &args.out, args.audit.quiet)?;
+            print_verdict(&audit, &args.out);
+            Ok(code)
+        }
+        Command::Demo(args) => demo::run(&args),
+    }
+}

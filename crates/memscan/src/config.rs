@@ -1,0 +1,112 @@
+//! Validated configuration of one audit ([`AuditConfig`]), recorded verbatim in
+//! `summary.json` under `config`.
+
+use crate::budget::Budget;
+use crate::error::Error;
+use memscan_io::IoConfig;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Which embedder maps images to vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmbedderKind {
+    /// Raw pixels, Gu et al.'s RMS distance.
+    #[default]
+    Pixel,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EmbedConfig {
+    pub kind: EmbedderKind,
+}
+
+/// Which nearest-neighbour search is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IndexKind {
+    /// Exact search by blocked matrix products.
+    #[default]
+    Exact,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IndexConfig {
+    pub kind: IndexKind,
+}
+
+/// Parameters of the metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsConfig {
+    /// The FPR that drives the `copy` column and the verdict.
+    pub primary_fpr: f64,
+    /// Every calibrated FPR reported (sorted descending, contains `primary_fpr`).
+    pub fprs: Vec<f64>,
+    /// Optional fixed cosine threshold (copy ⇔ cosine > threshold).
+    pub cosine_threshold: Option<f64>,
+    /// Ratio-test threshold on true distances (1/3).
+    pub ratio_threshold: f64,
+    /// Length of the most-copied training images list.
+    pub top_n: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            primary_fpr: 0.01,
+            fprs: vec![0.01, 0.001],
+            cosine_threshold: None,
+            ratio_threshold: memscan_metrics::ratio::RATIO_THRESHOLD,
+            top_n: 20,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Sets the primary FPR and makes sure `extra` FPRs (from budgets) are computed too.
+    pub fn with_fprs(mut self, primary: f64, extra: &[f64]) -> Result<Self, Error> {
+        for &f in std::iter::once(&primary).chain(extra) {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(Error::Config(format!("FPR must lie in (0, 1), got {f}")));
+            }
+        }
+        self.primary_fpr = primary;
+        self.fprs.push(primary);
+        self.fprs.extend_from_slice(extra);
+        self.fprs.sort_by(|a, b| b.total_cmp(a));
+        self.fprs.dedup();
+        Ok(self)
+    }
+}
+
+/// Everything [`crate::Audit::run`] needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditConfig {
+    pub train: PathBuf,
+    pub synthetic: PathBuf,
+    pub holdout: Option<PathBuf>,
+    pub io: IoConfig,
+    pub embed: EmbedConfig,
+    pub index: IndexConfig,
+    pub metrics: MetricsConfig,
+    pub budgets: Vec<Budget>,
+    /// Seed of every random choice (MIA member sample, …).
+    pub seed: u64,
+}
+
+impl AuditConfig {
+    /// A configuration with defaults for everything but the inputs.
+    pub fn new(train: PathBuf, synthetic: PathBuf, holdout: Option<PathBuf>) -> Self {
+        AuditConfig {
+            train,
+            synthetic,
+            holdout,
+            io: IoConfig::default(),
+            embed: EmbedConfig::default(),
+            index: IndexConfig::default(),
+            metrics: MetricsConfig::default(),
+            budgets: Vec::new(),
+            seed: 0,
+        }
+    }
+}

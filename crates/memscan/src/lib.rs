@@ -1,0 +1,22 @@
+//! The memscan pipeline: files → images → embeddings → neighbours → metrics → reports.
+//!
+//! # Brief overview
+//!
+//! [`AuditConfig`] gathers the validated configuration of every stage;
+//! [`Audit::run`] executes the pipeline once and returns an [`Audit`] whose
+//! [`output`](Audit::output) holds everything the report writers need. The `memscan`
+//! binary is a thin clap layer over this crate; other tools can call it directly.
+//!
+//! The data flow runs one way only (DESIGN.md): `memscan-io` decodes, `memscan-embed`
+//! embeds, `memscan-index` finds neighbours, `memscan-metrics` computes the numbers,
+//! `memscan-report` writes them.
+
+mod audit;
+mod budget;
+mod config;
+mod error;
+
+pub use audit::Audit;
+pub use budget::{Budget, Comparison};
+pub use config::{AuditConfig, EmbedConfig, EmbedderKind, IndexConfig, IndexKind, MetricsConfig};
+pub use error::Error;

@@ -1,0 +1,198 @@
+//! Exit codes, budgets and bad-input handling of the `memscan` binary.
+
+use crate::util::{constant_npy, memscan, stderr, summary};
+use std::path::{Path, PathBuf};
+
+/// A tiny valid audit: train/holdout/synthetic as constant-image `.npy` batches, synthetic
+/// holding one exact copy.
+fn tiny(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let t = constant_npy(&dir.join("train.npy"), &[0.0, 0.25, 0.5, 0.75], 4);
+    let s = constant_npy(&dir.join("syn.npy"), &[0.5, 0.125, 0.375, 0.9375], 4);
+    let h = constant_npy(
+        &dir.join("hold.npy"),
+        &[0.0625, 0.3125, 0.5625, 0.875, 1.0],
+        4,
+    );
+    (t, s, h)
+}
+
+fn args<'a>(t: &'a Path, s: &'a Path, h: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "scan",
+        "--train",
+        t.to_str().unwrap(),
+        "--synthetic",
+        s.to_str().unwrap(),
+        "--holdout",
+        h.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--size",
+        "4",
+        "-q",
+    ]
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = memscan(&["scan", "--synthetic", "x"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--train"), "{}", stderr(&o));
+    let o = memscan(
+        &[
+            "scan",
+            "--train",
+            "a",
+            "--synthetic",
+            "b",
+            "--out",
+            "c",
+            "--fail-if",
+            "nonsense",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid --fail-if"), "{}", stderr(&o));
+}
+
+#[test]
+fn help_exits_0() {
+    let o = memscan(&["scan", "--help"], None);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn exceeded_budget_exits_1_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, s, h) = tiny(dir.path());
+    let out = dir.path().join("out");
+    let mut a = args(&t, &s, &h, &out);
+    a.extend(["--fail-if", "ratio_rate>0.1"]);
+    let o = memscan(&a, None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let sm = summary(&out);
+    assert_eq!(sm["budgets"][0]["exceeded"], true);
+    assert_eq!(sm["verdict"]["budget_exceeded"], true);
+
+    let mut a = args(&t, &s, &h, &out);
+    a.extend([
+        "--fail-if",
+        "ratio_rate>0.9",
+        "--fail-if",
+        "copy_rate@fpr=0.3>0.99",
+    ]);
+    let o = memscan(&a, None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The budget's FPR was calibrated although not requested otherwise.
+    let sm = summary(&out);
+    assert!(sm["metrics"]["copy_rate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["fpr"] == 0.3));
+}
+
+#[test]
+fn budget_on_an_absent_metric_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, s, _) = tiny(dir.path());
+    let out = dir.path().join("out");
+    let o = memscan(
+        &[
+            "scan",
+            "--train",
+            t.to_str().unwrap(),
+            "--synthetic",
+            s.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--size",
+            "4",
+            "-q",
+            "--fail-if",
+            "mia.distance.auc>0.6",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("requires --holdout"), "{}", stderr(&o));
+}
+
+/// Each bad input: exit 2 with the file named; with --skip-bad the run goes on and lists it.
+#[test]
+fn bad_inputs_name_the_file_and_can_be_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, _, h) = tiny(dir.path());
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated.png", {
+            let mut buf = Vec::new();
+            image::GrayImage::from_pixel(8, 8, image::Luma([7]))
+                .write_to(&mut std::io::Cursor::new(&mut buf), image::ImageFormat::Png)
+                .unwrap();
+            buf.truncate(buf.len() / 2);
+            buf
+        }),
+        ("garbage.jpg", b"definitely not a jpeg".to_vec()),
+        ("scan.xyz", b"unknown format".to_vec()),
+    ];
+    for (name, bytes) in cases {
+        let syn = dir.path().join(format!("syn_{name}"));
+        std::fs::create_dir_all(&syn).unwrap();
+        crate::util::constant_npy(&syn.join("good.npy"), &[0.5, 0.25], 4);
+        std::fs::write(syn.join(name), &bytes).unwrap();
+        let out = dir.path().join(format!("out_{name}"));
+        let o = memscan(&args(&t, &syn, &h, &out), None);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(name),
+            "{name}: error must name the file: {}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+
+        let mut a = args(&t, &syn, &h, &out);
+        a.push("--skip-bad");
+        let o = memscan(&a, None);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(name),
+            "{name}: a warning names the skipped file"
+        );
+        let sm = summary(&out);
+        assert_eq!(sm["skipped"][0]["role"], "synthetic");
+        assert!(sm["skipped"][0]["path"].as_str().unwrap().contains(name));
+        assert_eq!(sm["inputs"]["synthetic"]["count"], 2);
+    }
+}
+
+#[test]
+fn empty_folder_and_missing_path_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, _, h) = tiny(dir.path());
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = dir.path().join("out");
+    let o = memscan(&args(&t, &empty, &h, &out), None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("synthetic") && stderr(&o).contains("empty"),
+        "{}",
+        stderr(&o)
+    );
+    let missing = dir.path().join("nope");
+    let o = memscan(&args(&t, &missing, &h, &out), None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+}
+
+#[test]
+fn nan_in_a_float_array_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, _, h) = tiny(dir.path());
+    let bad = constant_npy(&dir.path().join("nan.npy"), &[0.5, f32::NAN], 4);
+    let out = dir.path().join("out");
+    let o = memscan(&args(&t, &bad, &h, &out), None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nan.npy"), "{}", stderr(&o));
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the memscan pipeline and binary (one test crate, topic modules).
+
+mod cli;
+mod fixture;
+mod scan;
+mod util;

@@ -1,0 +1,202 @@
+//! End-to-end audits of generated phantom datasets with known copies.
+
+use crate::util::{csv_rows, memscan, stderr, summary};
+use memscan_datasets::demo::{write_demo, DemoSpec};
+use std::collections::HashMap;
+use std::path::Path;
+
+fn scan(data: &Path, out: &Path, extra: &[&str], threads: Option<usize>) -> std::process::Output {
+    let mut args = vec![
+        "scan".to_string(),
+        "--train".into(),
+        data.join("train").display().to_string(),
+        "--synthetic".into(),
+        data.join("synthetic").display().to_string(),
+        "--holdout".into(),
+        data.join("holdout").display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "-q".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    memscan(&refs, threads)
+}
+
+fn strip(path: &str, role: &str) -> String {
+    path.strip_prefix(&format!("{role}/"))
+        .unwrap_or(path)
+        .to_string()
+}
+
+#[test]
+fn exact_and_perturbed_copies_are_flagged_and_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = DemoSpec {
+        size: 32,
+        ..DemoSpec::default()
+    };
+    let truth = write_demo(&data, &spec).unwrap();
+    let out = dir.path().join("out");
+    let o = scan(&data, &out, &["--size", "32"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let source: HashMap<String, Option<String>> = truth
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                strip(&r.synthetic, "synthetic"),
+                r.train.as_ref().map(|t| strip(t, "train")),
+            )
+        })
+        .collect();
+    let rows = csv_rows(&out.join("synthetic.csv"));
+    assert_eq!(rows.len(), truth.rows.len());
+    let mut n_copies = 0;
+    for r in &rows {
+        if let Some(Some(src)) = source.get(&r["synthetic"]) {
+            n_copies += 1;
+            assert_eq!(r["copy"], "true", "injected copy not flagged: {r:?}");
+            assert_eq!(
+                &r["train"], src,
+                "copy matched to the wrong training image: {r:?}"
+            );
+        }
+    }
+    assert!(n_copies >= 20, "the demo injects copies ({n_copies})");
+    let s = summary(&out);
+    assert_eq!(s["verdict"]["status"], "memorization");
+}
+
+#[test]
+fn fresh_images_are_flagged_at_about_the_target_fpr() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = DemoSpec {
+        size: 32,
+        n_patients_train: 200,
+        slices_per_patient: 2,
+        n_holdout: 1000,
+        n_synthetic_novel: 1000,
+        n_exact_copies: 0,
+        n_perturbed_copies: 0,
+        seed: 7,
+        ..DemoSpec::default()
+    };
+    write_demo(&data, &spec).unwrap();
+    let out = dir.path().join("out");
+    let o = scan(&data, &out, &["--size", "32", "--fpr", "0.05"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    let rate = s["metrics"]["copy_rate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["fpr"].as_f64() == Some(0.05))
+        .unwrap()["rate"]
+        .as_f64()
+        .unwrap();
+    // Binomial sd at n = 1000, p = 0.05 is 0.007 (plus the calibration's own noise).
+    assert!(
+        (0.02..=0.08).contains(&rate),
+        "novel images flagged at {rate}, target 0.05"
+    );
+    assert_eq!(s["verdict"]["status"], "no_evidence");
+    let auc = s["metrics"]["mia"]["distance"]["auc"].as_f64().unwrap();
+    assert!(
+        (0.4..=0.6).contains(&auc),
+        "no memorization ⇒ MIA near chance, got {auc}"
+    );
+}
+
+#[test]
+fn output_is_byte_identical_for_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_demo(
+        &data,
+        &DemoSpec {
+            size: 32,
+            ..DemoSpec::default()
+        },
+    )
+    .unwrap();
+    let outs: Vec<_> = [1usize, 3]
+        .iter()
+        .map(|&t| {
+            let out = dir.path().join(format!("out{t}"));
+            let o = scan(&data, &out, &["--size", "32", "--seed", "5"], Some(t));
+            assert!(o.status.success(), "{}", stderr(&o));
+            out
+        })
+        .collect();
+    for f in ["synthetic.csv", "train.csv", "mia_roc.csv", "summary.md"] {
+        let a = std::fs::read(outs[0].join(f)).unwrap();
+        let b = std::fs::read(outs[1].join(f)).unwrap();
+        assert!(a == b, "{f} differs between 1 and 3 threads");
+    }
+    let mut a = summary(&outs[0]);
+    let mut b = summary(&outs[1]);
+    assert_eq!(a["runtime"]["threads"], 1);
+    assert_eq!(b["runtime"]["threads"], 3);
+    a.as_object_mut().unwrap().remove("runtime");
+    b.as_object_mut().unwrap().remove("runtime");
+    // Output paths differ only in the out dir, which summary.json does not record.
+    assert_eq!(a, b);
+}
+
+#[test]
+fn without_holdout_the_calibrated_metrics_are_absent_not_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_demo(
+        &data,
+        &DemoSpec {
+            size: 32,
+            ..DemoSpec::default()
+        },
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = memscan(
+        &[
+            "scan",
+            "--train",
+            data.join("train").to_str().unwrap(),
+            "--synthetic",
+            data.join("synthetic").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--size",
+            "32",
+            "-q",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no --holdout"),
+        "a warning says what is lost: {}",
+        stderr(&o)
+    );
+    let s = summary(&out);
+    let m = &s["metrics"];
+    assert!(m["copy_rate"].is_null());
+    assert!(m["train_copied_fraction"].is_null());
+    assert!(m["mia"].is_null());
+    assert!(m["absent"]["copy_rate"]
+        .as_str()
+        .unwrap()
+        .contains("--holdout"));
+    assert!(
+        m["ratio_rate"].as_f64().unwrap() > 0.0,
+        "exact copies pass the ratio test"
+    );
+    let rows = csv_rows(&out.join("synthetic.csv"));
+    assert!(
+        rows.iter().all(|r| r["copy"].is_empty()),
+        "no calibrated flag without holdout"
+    );
+}

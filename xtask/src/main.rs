@@ -1,0 +1,60 @@
+//! `cargo xtask <task>`: project automation (the cargo-xtask convention).
+//!
+//! - `ci`: what `.ci/run` runs — `cargo fmt --check`, clippy with `-D warnings`, the tests
+//!   and the doc tests.
+//! - `bench`: the criterion benchmarks (`cargo bench -p memscan-benches`); extra arguments
+//!   are passed to criterion.
+//! - `demo`: the README's first command, `cargo run --release -- demo`.
+
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("running {cargo}"))?;
+    if !status.success() {
+        bail!("`cargo {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => {
+            cargo(&["fmt", "--all", "--check"])?;
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ])?;
+            cargo(&["test", "--workspace", "--all-features"])?;
+            Ok(())
+        }
+        Some("bench") => {
+            let mut a = vec!["bench", "-p", "memscan-benches", "--bench", "main", "--"];
+            a.extend(rest);
+            cargo(&a)
+        }
+        Some("demo") => cargo(&["run", "--release", "--", "demo"]),
+        _ => bail!("usage: cargo xtask <ci | bench [criterion args] | demo>"),
+    }
+}
