@@ -174,6 +174,25 @@ pub enum ErrorKind {
     /// group), a corrupt data set, or a truncated file.
     #[error("invalid or truncated DICOM file")]
     Dicom(#[source] dicom_object::ReadError),
+    /// A DICOM element declares a value longer than the rest of the file: a truncated file,
+    /// or a corrupt length field (caught before the parser allocates that length).
+    #[error(
+        "truncated or corrupt DICOM file: element {tag} declares {declared} bytes, \
+         {available} remain"
+    )]
+    TruncatedDicom {
+        /// The element's tag, e.g. `(7FE0,0010)` for PixelData.
+        tag: String,
+        declared: u32,
+        available: u64,
+    },
+    /// A DICOM file's pixel data holds fewer bytes than NumberOfFrames × Rows × Columns ×
+    /// SamplesPerPixel samples need.
+    #[error(
+        "DICOM pixel data is too short for its NumberOfFrames, Rows, Columns and \
+         SamplesPerPixel: {expected} bytes needed, {available} present"
+    )]
+    ShortPixelData { expected: u64, available: u64 },
     /// A DICOM file's pixel data could not be decoded (corrupt compressed data, attributes
     /// inconsistent with the data).
     #[error("cannot decode the DICOM pixel data")]

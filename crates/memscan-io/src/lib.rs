@@ -3,14 +3,18 @@
 //! # Brief overview
 //!
 //! [`load`] turns a path (a folder, searched recursively in sorted order, or a single
-//! image / `.npy` / `.npz` file) into an [`ImageSet`]: one [`Image`] per picture, each
-//! resized to [`IoConfig::size`] × [`IoConfig::size`], converted to [`IoConfig::channels`]
-//! channels, with `f32` pixel values in `[0, 1]` stored planar (CHW), a provenance string
-//! ([`Image::id`]: the path relative to the set root, or `path#index` for arrays) and a
-//! SHA-256 content hash ([`Image::hash`]).
+//! picture / DICOM / NIfTI / `.npy` / `.npz` file) into an [`ImageSet`]: one [`Image`] per
+//! picture, array slice, DICOM frame or NIfTI slice, each resized to [`IoConfig::size`] ×
+//! [`IoConfig::size`], converted to [`IoConfig::channels`] channels, with `f32` pixel values
+//! in `[0, 1]` stored planar (CHW), a provenance string ([`Image::id`]: the path relative to
+//! the set root, or `path#index` for arrays, multi-frame DICOM and volumes) and a SHA-256
+//! content hash ([`Image::hash`]). [`ImageSet::meta`], parallel to the images, says where each
+//! DICOM or NIfTI image comes from ([`SourceMeta`]: patient, study, series, volume, and the
+//! identifying DICOM attributes for leakage checks — kept in memory, never serialized).
 //!
-//! Bad input (corrupt, truncated, unsupported, wrong rank, NaN, constant 16-bit…) is an
-//! [`Error`] naming the file, or — with [`BadInputPolicy::Skip`] — a [`Skipped`] entry.
+//! Bad input (corrupt, truncated, unsupported, wrong rank, NaN, constant 16-bit, DICOM without
+//! pixel data or in an undecodable transfer syntax, a bad NIfTI header…) is an [`Error`] naming
+//! the file, or — with [`BadInputPolicy::Skip`] — a [`Skipped`] entry.
 //!
 //! ```no_run
 //! use memscan_io::{load, IoConfig, NoReporter};
@@ -30,11 +34,21 @@
 //!   `(N, C, H, W)` when `C ∈ {1, 3}` and `W ∉ {1, 3, 4}`; dtypes `uint8`, `uint16`,
 //!   `float32`, `float64`. `.npz` archives: every array inside, sorted by name, is such a batch.
 //!   Ids are `file.npy#index` and `file.npz#name/index` (e.g. `samples.npz#arr_0/3`).
+//! - DICOM: `.dcm`, `.dicom`, and any other file (no extension, or a UID-like name such as
+//!   `1.2.840.113619.2.55.320`) whose bytes 128..132 are the Part 10 magic `DICM`. Gray
+//!   (MONOCHROME1/2, 1–32 bits, signed or not) and color (RGB, YBR_FULL) images; single- and
+//!   multi-frame (one image per frame, `file.dcm#k`); uncompressed, deflated, RLE, JPEG
+//!   baseline/extended/lossless and JPEG 2000. Other transfer syntaxes (JPEG-LS, JPEG XL,
+//!   HTJ2K) are [`ErrorKind::UnsupportedTransferSyntax`] bad inputs.
+//! - NIfTI-1: `.nii`, `.nii.gz` (single-file NIfTI, any integer or float datatype, either byte
+//!   order), 2-D to 4-D. Volumes are cut into 2-D slices along [`IoConfig::axis`]
+//!   (`file.nii#k`, `k` the slice index); a 4-D file contributes its first volume;
+//!   [`IoConfig::slices`] keeps a range and/or drops background slices.
 //! - A folder is walked recursively (symbolic links followed), entries sorted by file name.
 //!   Hidden files and folders (name starting with `.`) and sidecar files
-//!   (`.csv .txt .json .md .toml`) are ignored; any other extension is an
-//!   [`ErrorKind::UnsupportedFormat`] bad input. A path naming one file loads that file
-//!   (whatever its name), and its id is the file name.
+//!   (`.csv .txt .json .md .toml`) are ignored; a file with any other extension that is not
+//!   DICOM by its magic is an [`ErrorKind::UnsupportedFormat`] bad input. A path naming one
+//!   file loads that file (whatever its name), and its id is the file name.
 //!
 //! # Intensity conventions
 //!
@@ -43,6 +57,9 @@
 //! | 8-bit (PNG/JPEG/TIFF/BMP, `uint8` arrays) | `v / 255` (a blank image is a normal input) |
 //! | 16-bit (PNG/TIFF, `uint16` arrays) | per-image min–max window `(v − min) / (max − min)` over the color channels (alpha: `v / 65535`); a constant image is an error |
 //! | float (`float32`/`float64` arrays, float TIFF) | if the whole array (alpha included) lies in `[0, 1]`: as is; else if it lies in `[−1, 1]`: `(v + 1) / 2`; otherwise an error. NaN or ±∞ is an error for the image that holds it |
+//! | DICOM gray (MONOCHROME1/2) | stored bits → `RescaleSlope · v + RescaleIntercept` (HU for CT) → window `[c − w/2, c + w/2]` → `[0, 1]`, clipped, with `(c, w)` = [`IoConfig::window`] if set, else for CT the soft-tissue window (40, 400) HU, else the frame's 0.5th–99.5th percentiles (min–max if they coincide; a constant frame is an error); MONOCHROME1 is then inverted (`1 − v`). The file's own WindowCenter/Width are not used |
+//! | DICOM color (RGB, YBR_FULL → RGB) | like RGB pictures: 8-bit `v / 255`, 16-bit per-image min–max |
+//! | NIfTI | `scl_slope · v + scl_inter` (slope 0: no scaling) → [`IoConfig::window`] if set, else the **volume's** 0.5th–99.5th percentiles → `[0, 1]`, clipped: one scale for all slices of a volume (a constant volume is an error). NaN or ±∞ is an error for the slice that holds it |
 //!
 //! Resizing uses a triangle (bilinear) filter whose support widens with the downscale
 //! factor, i.e. area-weighted averaging when shrinking, bilinear interpolation when enlarging,
@@ -53,10 +70,13 @@
 //!
 //! # Hashes
 //!
-//! [`Image::hash`] is the SHA-256 of the file's bytes for a picture, and for an array slice
-//! the SHA-256 of its dtype name, shape and little-endian samples in C order (so it does not
-//! depend on byte order, memory order or `.npy` vs `.npz`). [`ImageSet::hash`] is the SHA-256
-//! of `"{id}\t{hash}\n"` over the images in order.
+//! [`Image::hash`] is the SHA-256 of the file's bytes for a picture or a single-frame DICOM
+//! file, and for an array slice the SHA-256 of its dtype name, shape and little-endian samples
+//! in C order (so it does not depend on byte order, memory order or `.npy` vs `.npz`). A frame
+//! of a multi-frame DICOM file and a NIfTI slice are hashed the same way, as `float32` slices
+//! of their rescaled values (DICOM color frames: their `uint8`/`uint16` samples), so a `.nii`
+//! and its `.nii.gz` give the same hashes. [`ImageSet::hash`] is the SHA-256 of
+//! `"{id}\t{hash}\n"` over the images in order.
 
 mod array;
 mod dicom;

@@ -54,7 +54,8 @@ pub(crate) struct Rejected {
 ///   [`ErrorKind::BadSliceRange`] for an invalid `cfg`;
 /// - [`ErrorKind::Io`] if `path` cannot be read (e.g. does not exist);
 /// - with [`BadInputPolicy::Fail`], the first bad input in order (corrupt file, unsupported
-///   extension, bad shape or dtype, NaN, constant 16-bit image…);
+///   extension, bad shape or dtype, NaN, constant 16-bit image, DICOM without pixel data or in
+///   an unsupported transfer syntax, bad NIfTI header…);
 /// - [`ErrorKind::EmptySet`] if no image is left (including when all were skipped).
 pub fn load(path: &Path, cfg: &IoConfig, reporter: &dyn Reporter) -> Result<ImageSet, Error> {
     if !matches!(cfg.channels, 1 | 3) {

@@ -29,7 +29,7 @@
 //!
 //! Steps of [`ct`] and the variant chosen:
 //! 1. If the embeddings have more than `pca_dims` (64) columns, project all three sets onto the
-//!    top 64 principal axes of the training set (as dgm-eval's `preprocess_ct`; see
+//!    top 64 principal axes of the training set (as dgm-eval's C_T preprocessing; see
 //!    [`CtConfig::pca_dims`]; covariance `D×D`, subspace iteration, seeded).
 //! 2. k-means cells fitted on the training set only (greedy k-means++, `restarts` seeded runs,
 //!    lowest inertia kept). Every set is assigned to the nearest centre.
@@ -583,6 +583,13 @@ mod tests {
             .map(|c| c.weight * c.z.unwrap())
             .sum();
         assert!((recomputed - null.value).abs() < 1e-12);
+        // One thread or many: the same cells and the same value.
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| ct(tr.view(), te.view(), matrix(&fresh).view(), &cfg).unwrap());
+        assert_eq!(one, null);
         // Automatic k: min(1000, 1000) / 40 = 25.
         let auto = ct(
             tr.view(),

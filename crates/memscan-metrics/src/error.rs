@@ -4,7 +4,10 @@
 //! panics. Invalid input means: an empty input where a rate or a quantile needs at least one
 //! value, slices that should be parallel but differ in length, a distance that is NaN, infinite
 //! or negative, a score that is not finite, an index past the end of the set it points into, or
-//! a parameter (false-positive rate, confidence, probability, threshold) outside its domain.
+//! a parameter (false-positive rate, confidence, probability, threshold) outside its domain;
+//! for the metrics that take embeddings, also a width mismatch, a non-finite coordinate, too
+//! few points, a data-copying cell without training or test points, and data too degenerate
+//! to estimate (identical points under a KDE).
 //! The messages name the argument (`d1`, `null_d1`, `is_member`, ...) and, for per-element
 //! problems, the offending index, so that the caller can add the role with its own context.
 

@@ -4,7 +4,9 @@
 //!   `2 + ⌊ln k⌋` local trials per centre): the first centre is a uniform draw; each further
 //!   centre is the best of a few candidates drawn with probability proportional to the squared
 //!   distance to the nearest chosen centre, "best" meaning the smallest resulting potential.
-//! - Lloyd iterations until no assignment changes (at most 300). A cluster that becomes empty
+//! - Lloyd iterations until no assignment changes or the centres move by a total squared
+//!   distance of at most `10⁻⁴ ×` the mean per-coordinate variance (scikit-learn's `tol`), at
+//!   most 100 iterations (scikit-learn allows 300; see `MAX_ITER`). A cluster that becomes empty
 //!   is moved to the point farthest from its current centre (ties: lowest index), as
 //!   scikit-learn does.
 //! - `restarts` independent runs; run `i` draws from its own ChaCha8 stream `(seed, i)`, runs
@@ -19,8 +21,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-/// Lloyd iteration cap.
-const MAX_ITER: usize = 300;
+/// Lloyd iteration cap (scikit-learn: 300). Structureless embeddings can creep for hundreds of
+/// iterations with no practical change of the cells; C_T only needs cells fitted on the training
+/// set, not an optimal partition.
+const MAX_ITER: usize = 100;
 
 /// Fitted centres and the training labels.
 #[derive(Debug, Clone)]
@@ -32,7 +36,29 @@ pub(crate) struct KMeans {
 }
 
 pub(crate) fn sq_dist(a: ArrayView1<'_, f64>, b: ArrayView1<'_, f64>) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    match (a.as_slice(), b.as_slice()) {
+        (Some(a), Some(b)) => sq_dist_slice(a, b),
+        _ => a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum(),
+    }
+}
+
+/// Squared Euclidean distance of two equal-length slices, in four independent partial sums
+/// (fixed order, so the result is reproducible) for vectorization.
+pub(crate) fn sq_dist_slice(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            let d = x[l] - y[l];
+            acc[l] += d * d;
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += (x - y) * (x - y);
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 impl KMeans {
@@ -128,11 +154,10 @@ fn lloyd(x: ArrayView2<'_, f64>, centres: Array2<f64>) -> KMeans {
         inertia: 0.0,
     };
     let mut labels = vec![usize::MAX; n];
+    let tol = 1e-4 * mean_variance(x);
+    let norms: Vec<f64> = x.outer_iter().map(|r| r.dot(&r)).collect();
     for _ in 0..MAX_ITER {
-        let assigned: Vec<(usize, f64)> = (0..n)
-            .into_par_iter()
-            .map(|i| model.nearest(x.row(i)))
-            .collect();
+        let assigned = assign_blocked(x, &norms, &model.centres);
         let changed = assigned.iter().zip(&labels).any(|(&(c, _), &old)| c != old);
         for (l, &(c, _)) in labels.iter_mut().zip(&assigned) {
             *l = c;
@@ -157,6 +182,7 @@ fn lloyd(x: ArrayView2<'_, f64>, centres: Array2<f64>) -> KMeans {
         // Farthest first, ties by lowest index: candidates for empty clusters.
         far.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut next_far = 0;
+        let before = model.centres.clone();
         for (c, &count) in counts.iter().enumerate() {
             if count > 0 {
                 let mean = &sums.row(c) / count as f64;
@@ -166,8 +192,75 @@ fn lloyd(x: ArrayView2<'_, f64>, centres: Array2<f64>) -> KMeans {
                 next_far += 1;
             }
         }
+        let shift: f64 = before
+            .outer_iter()
+            .zip(model.centres.outer_iter())
+            .map(|(a, b)| sq_dist(a, b))
+            .sum();
+        if shift <= tol {
+            // Final assignment to the final centres.
+            let assigned: Vec<f64> = (0..n)
+                .into_par_iter()
+                .map(|i| model.nearest(x.row(i)).1)
+                .collect();
+            model.inertia = assigned.iter().sum();
+            break;
+        }
     }
     model
+}
+
+/// Rows per block in [`assign_blocked`].
+const ASSIGN_BLOCK: usize = 256;
+
+/// Nearest centre of every row and the squared distance, through a blocked matrix product:
+/// `‖x − c‖² = ‖x‖² − 2 x·c + ‖c‖²` (clamped at 0), `ASSIGN_BLOCK` rows at a time (memory
+/// `ASSIGN_BLOCK × k`). Blocks run in parallel; each block's product has a fixed shape, so the
+/// result does not depend on the thread count. Used inside Lloyd's loop only: final labels and
+/// distances come from [`KMeans::nearest`], computed from differences.
+fn assign_blocked(
+    x: ArrayView2<'_, f64>,
+    norms: &[f64],
+    centres: &Array2<f64>,
+) -> Vec<(usize, f64)> {
+    let c_norms: Vec<f64> = centres.outer_iter().map(|c| c.dot(&c)).collect();
+    let starts: Vec<usize> = (0..x.nrows()).step_by(ASSIGN_BLOCK).collect();
+    let blocks: Vec<Vec<(usize, f64)>> = starts
+        .par_iter()
+        .map(|&start| {
+            let end = (start + ASSIGN_BLOCK).min(x.nrows());
+            let block = x.slice(ndarray::s![start..end, ..]);
+            let g = block.dot(&centres.t());
+            g.outer_iter()
+                .enumerate()
+                .map(|(r, row)| {
+                    let mut best = (0, f64::INFINITY);
+                    for (c, &dot) in row.iter().enumerate() {
+                        let d = (norms[start + r] - 2.0 * dot + c_norms[c]).max(0.0);
+                        if d < best.1 {
+                            best = (c, d);
+                        }
+                    }
+                    best
+                })
+                .collect()
+        })
+        .collect();
+    blocks.into_iter().flatten().collect()
+}
+
+/// Mean over coordinates of the per-coordinate (population) variance.
+fn mean_variance(x: ArrayView2<'_, f64>) -> f64 {
+    let n = x.nrows() as f64;
+    let d = x.ncols().max(1) as f64;
+    x.columns()
+        .into_iter()
+        .map(|c| {
+            let m = c.sum() / n;
+            c.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n
+        })
+        .sum::<f64>()
+        / d
 }
 
 #[cfg(test)]

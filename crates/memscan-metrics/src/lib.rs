@@ -13,7 +13,13 @@
 //! | [`ratio`] | Yoon et al. / Gu et al. ratio test `d1/d2 < 1/3` ([`ratio::RatioRate`]) | `ratio_rate` |
 //! | [`profile`] | Somepalli et al. similarity profile ([`profile::SimilarityProfile`]) | `similarity` |
 //! | [`copies`] | training images (and patients) copied ([`copies::TrainCopied`]) | `train_copied_fraction` |
-//! | [`mia`] | membership inference: ROC, AUC, TPR at low FPR ([`mia::AttackResult`]) | `mia.<attack>` |
+//! | [`authpct`] | Alaa et al. authenticity, dgm-eval's corrected form ([`authpct::AuthPct`]) | `authpct` |
+//! | [`ct`] | Meehan et al. data-copying test C_T ([`ct::Ct`]) | `c_t` |
+//! | [`dcr`] | closer-to-train share against an equal holdout, binomial test ([`dcr::Dcr`]) | `dcr` |
+//! | [`mia`] | membership inference: four attacks, ROC, AUC, TPR at low FPR, bootstrap CIs ([`mia::AttackResult`]) | `mia.<attack>` |
+//! | [`identifiability`] | ADS-GAN / synthcity identifiability score ([`identifiability::Identifiability`]) | `identifiability` |
+//! | [`mdcr`] | syntheval's median DCR ratio ([`mdcr::Mdcr`]) | `mdcr` |
+//! | [`groups`] | per-patient MIA scores and copied-patient share | |
 //! | [`stats`] | Clopper–Pearson intervals, numpy percentiles, exact binomial test | |
 //!
 //! Conventions everywhere: a distance is the true Euclidean distance in the embedding, never
@@ -21,7 +27,12 @@
 //! `1 − d²/2` on L2-normalized embeddings; rates come with a Clopper–Pearson 95 % interval.
 //! Invalid input (empty, mismatched lengths, NaN distances, parameters out of range) is an
 //! [`Error`], never a panic. Nothing here does I/O, prints, reads the environment or depends on
-//! thread count; the only randomness ([`mia::sample`]) takes an explicit seed.
+//! thread count (rayon tasks each compute whole items and results are collected in index
+//! order); every random choice ([`mia::sample`], [`dcr::equal_subsets`], the PCA start and
+//! k-means runs of [`ct`], [`mia::bootstrap`]) comes from an explicit seed through
+//! `ChaCha8Rng`. Most metrics take distances that the pipeline computed with its k-NN index;
+//! the two that need the embeddings themselves ([`ct::ct`], [`mia::attacks::density_ratio`])
+//! keep memory linear in the number of images (blocked loops, no `N×N` matrix).
 //!
 //! # Example
 //!

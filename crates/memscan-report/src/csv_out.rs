@@ -20,14 +20,21 @@ pub const SYNTHETIC_COLUMNS: [&str; 8] = [
     "ratio_copy",
 ];
 
-/// Columns of `train.csv`.
-pub const TRAIN_COLUMNS: [&str; 6] = [
+/// The membership-inference attacks, in column and key order.
+pub const MIA_ATTACKS: [&str; 4] = [
+    "distance",
+    "distance_calibrated",
+    "monte_carlo",
+    "density_ratio",
+];
+
+/// Columns of `train.csv`; one `mia_<attack>_score` column per [`MIA_ATTACKS`] follows.
+pub const TRAIN_COLUMNS: [&str; 5] = [
     "train",
     "copies",
     "nearest_synthetic",
     "distance",
     "mia_member_sample",
-    "mia_distance_score",
 ];
 
 /// One synthetic image and its nearest training images.
@@ -66,8 +73,8 @@ pub struct TrainRow {
     pub distance: f64,
     /// Whether the image is in the balanced member sample of the MIA.
     pub mia_member_sample: bool,
-    /// The `distance` attack's score (−distance), when an MIA was run.
-    pub mia_distance_score: Option<f64>,
+    /// Each attack's score (in [`MIA_ATTACKS`] order) for images in the member sample.
+    pub mia_scores: Vec<Option<f64>>,
 }
 
 fn num(v: f64) -> String {
@@ -133,17 +140,26 @@ pub fn write_train_csv(path: &Path, rows: &[TrainRow]) -> Result<(), Error> {
         path: path.to_path_buf(),
         source,
     };
-    w.write_record(TRAIN_COLUMNS).map_err(csv_err)?;
+    let mut header: Vec<String> = TRAIN_COLUMNS.iter().map(|s| s.to_string()).collect();
+    header.extend(MIA_ATTACKS.iter().map(|a| format!("mia_{a}_score")));
+    w.write_record(&header).map_err(csv_err)?;
     for r in rows {
-        w.write_record([
+        let mut rec = vec![
             r.train.clone(),
             opt(r.copies),
             r.nearest_synthetic.clone(),
             num(r.distance),
             r.mia_member_sample.to_string(),
-            r.mia_distance_score.map(num).unwrap_or_default(),
-        ])
-        .map_err(csv_err)?;
+        ];
+        rec.extend((0..MIA_ATTACKS.len()).map(|i| {
+            r.mia_scores
+                .get(i)
+                .copied()
+                .flatten()
+                .map(num)
+                .unwrap_or_default()
+        }));
+        w.write_record(&rec).map_err(csv_err)?;
     }
     finish(path, w)
 }

@@ -15,7 +15,9 @@ mod error;
 mod markdown;
 mod summary;
 
-pub use csv_out::{write_roc_csv, write_synthetic_csv, write_train_csv, SyntheticRow, TrainRow};
+pub use csv_out::{
+    write_roc_csv, write_synthetic_csv, write_train_csv, SyntheticRow, TrainRow, MIA_ATTACKS,
+};
 pub use error::Error;
 pub use markdown::render_markdown;
 pub use summary::*;

@@ -110,10 +110,69 @@ pub fn render_markdown(s: &Summary) -> String {
     if let Some(mia) = &m.mia {
         for (name, a) in mia.attacks() {
             let a = &a.value;
+            let auc_ci = a.ci95.as_ref().map_or(String::new(), |c| {
+                format!("{:.4} – {:.4}", c.auc[0], c.auc[1])
+            });
+            let strongest = if mia.strongest.as_deref() == Some(name) {
+                " (strongest)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 md,
-                "| MIA `{name}` AUC | {:.4} | | TPR@1 %FPR {:.4}, TPR@0.1 %FPR {:.4}, {} members / {} non-members |",
+                "| MIA `{name}`{strongest} AUC | {:.4} | {auc_ci} | TPR@1 %FPR {:.4}, TPR@0.1 %FPR {:.4}, {} members / {} non-members |",
                 a.auc, a.tpr_at_fpr_0_01, a.tpr_at_fpr_0_001, a.n_members, a.n_nonmembers
+            );
+        }
+    }
+    if let Some(a) = &m.authpct {
+        let a = &a.value;
+        let _ = writeln!(
+            md,
+            "| AuthPct synthetic | {:.2} % | | holdout {}; difference {} |",
+            a.synthetic,
+            a.holdout.map_or("—".into(), |h| format!("{h:.2} %")),
+            a.difference.map_or("—".into(), |d| format!("{d:+.2} pp")),
+        );
+    }
+    if let Some(c) = &m.c_t {
+        let _ = writeln!(
+            md,
+            "| C_T | {:.3} | | {} of {} cells kept (≪ 0 = data-copying) |",
+            c.value.value, c.value.cells, c.value.k
+        );
+    }
+    if let Some(d) = &m.dcr {
+        let _ = writeln!(
+            md,
+            "| DCR closer-to-train share | {:.4} | | binomial p = {:.3e} (0.5 ideal) |",
+            d.value.closer_to_train_share, d.value.p_value
+        );
+    }
+    if let Some(i) = &m.identifiability {
+        let _ = writeln!(
+            md,
+            "| identifiability | {} | | {} of {} training images |",
+            pct(i.value.score),
+            i.value.count,
+            i.value.n_train
+        );
+    }
+    if let Some(x) = &m.mdcr {
+        let _ = writeln!(
+            md,
+            "| mDCR | {:.4} | | < 1 = synthetic closer than real–real |",
+            x.value.value
+        );
+    }
+    if let Some(g) = &m.groups {
+        if let Some(c) = &g.value.copied {
+            let _ = writeln!(
+                md,
+                "| patients with a copied image | {} | | {} of {} patients |",
+                pct(c.fraction),
+                c.count,
+                c.n_groups
             );
         }
     }

@@ -3,9 +3,15 @@
 //! Field order here is key order in the file. Optional metrics serialize as `null` and get
 //! an entry in `metrics.absent` saying why, so a missing number is never read as a zero.
 
-use memscan_metrics::copies::TrainCopied;
+use memscan_metrics::authpct::AuthPct;
+use memscan_metrics::copies::{GroupCopied, TrainCopied};
 use memscan_metrics::copy_rate::CopyRate;
+use memscan_metrics::ct::Ct;
+use memscan_metrics::dcr::Dcr;
+use memscan_metrics::identifiability::Identifiability;
+use memscan_metrics::mdcr::Mdcr;
 use memscan_metrics::mia::roc::RocPoint;
+use memscan_metrics::mia::{AttackCi95, AttackResult};
 use memscan_metrics::profile::SimilarityProfile;
 use memscan_metrics::ratio::RatioRate;
 use serde::Serialize;
@@ -44,6 +50,7 @@ pub struct Inputs {
     pub train: InputSet,
     pub synthetic: InputSet,
     pub holdout: Option<InputSet>,
+    pub reference: Option<InputSet>,
 }
 
 /// One input role.
@@ -98,8 +105,35 @@ pub struct Metrics {
     pub train_copied_fraction: Option<f64>,
     pub train_copied: Option<Defined<TrainCopiedNamed>>,
     pub mia: Option<Mia>,
+    /// Corrected AuthPct (Alaa et al.) of synthetic and holdout images.
+    pub authpct: Option<Defined<AuthPct>>,
+    /// Meehan et al.'s data-copying statistic.
+    pub c_t: Option<Defined<Ct>>,
+    /// Share of synthetic images closer to train than to an equal-size holdout.
+    pub dcr: Option<Defined<Dcr>>,
+    pub identifiability: Option<Defined<Identifiability>>,
+    pub mdcr: Option<Defined<Mdcr>>,
+    /// Per-patient (group) results, with `--groups`.
+    pub groups: Option<Defined<GroupMetrics>>,
     /// Metric name → why it is `null`.
     pub absent: BTreeMap<String, String>,
+}
+
+/// Results aggregated to groups (patients).
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupMetrics {
+    /// Groups with at least one training image.
+    pub n_train_groups: usize,
+    /// Groups with at least one holdout image.
+    pub n_holdout_groups: usize,
+    /// Groups with images in both train and holdout (a leak that biases every metric).
+    pub overlap_train_holdout: usize,
+    /// Patients with at least one copied training image (at the primary FPR).
+    pub copied: Option<GroupCopied>,
+    /// Patient-level MIA: a patient's score is the maximum over its images.
+    pub mia: BTreeMap<String, AttackSummary>,
+    /// Images without a group in the groups file, per role.
+    pub ungrouped: BTreeMap<String, usize>,
 }
 
 /// One calibrated copy rate.
@@ -163,13 +197,31 @@ impl TrainCopiedNamed {
 /// Membership-inference attacks, one key per attack.
 #[derive(Debug, Clone, Serialize)]
 pub struct Mia {
-    pub distance: Defined<AttackSummary>,
+    /// How members, non-members and the reference set were formed.
+    pub setup: String,
+    pub n_members: usize,
+    pub n_nonmembers: usize,
+    pub n_reference: usize,
+    /// The attack with the highest TPR at FPR ≤ 0.1 % (ties: AUC, then name).
+    pub strongest: Option<String>,
+    pub distance: Option<Defined<AttackSummary>>,
+    pub distance_calibrated: Option<Defined<AttackSummary>>,
+    pub monte_carlo: Option<Defined<AttackSummary>>,
+    pub density_ratio: Option<Defined<AttackSummary>>,
 }
 
 impl Mia {
-    /// (attack name, summary) pairs in key order.
+    /// (attack name, summary) pairs of the computed attacks, in key order.
     pub fn attacks(&self) -> Vec<(&'static str, &Defined<AttackSummary>)> {
-        vec![("distance", &self.distance)]
+        [
+            ("distance", &self.distance),
+            ("distance_calibrated", &self.distance_calibrated),
+            ("monte_carlo", &self.monte_carlo),
+            ("density_ratio", &self.density_ratio),
+        ]
+        .into_iter()
+        .filter_map(|(n, a)| a.as_ref().map(|a| (n, a)))
+        .collect()
     }
 }
 
@@ -182,8 +234,28 @@ pub struct AttackSummary {
     pub tpr_at_fpr_0_001: f64,
     pub n_members: usize,
     pub n_nonmembers: usize,
+    /// Bootstrap 95 % intervals (`--bootstrap` resamples).
+    pub ci95: Option<AttackCi95>,
+    /// Attack-specific parameters (ε, PCA dimensions, …).
+    pub params: serde_json::Value,
     #[serde(skip)]
     pub roc: Vec<RocPoint>,
+}
+
+impl AttackSummary {
+    pub fn new(r: AttackResult, params: serde_json::Value) -> Self {
+        AttackSummary {
+            auc: r.auc,
+            balanced_accuracy: r.balanced_accuracy,
+            tpr_at_fpr_0_01: r.tpr_at_fpr_0_01,
+            tpr_at_fpr_0_001: r.tpr_at_fpr_0_001,
+            n_members: r.n_members,
+            n_nonmembers: r.n_nonmembers,
+            ci95: r.ci95,
+            params,
+            roc: r.roc,
+        }
+    }
 }
 
 /// The one-line answer.

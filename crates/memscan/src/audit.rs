@@ -2,14 +2,16 @@
 
 use crate::config::{AuditConfig, EmbedderKind, IndexKind};
 use crate::error::Error;
+use crate::groups::Groups;
+use crate::privacy;
 use memscan_embed::{embed_all, Embedder, PixelEmbedder};
 use memscan_index::{ExactIndex, Exclude, Index, Neighbours};
 use memscan_io::{ImageSet, Reporter};
-use memscan_metrics::{copies, copy_rate, mia, profile, ratio};
+use memscan_metrics::{copies, copy_rate, profile, ratio};
 use memscan_report::{
-    AttackSummary, AuditOutput, BudgetCheck, CalibratedRate, Defined, InputSet, Metrics, Mia,
-    Runtime, Similarity, SkippedInput, Summary, SyntheticRow, Timing, Tool, TrainCopiedNamed,
-    TrainRow, Verdict, SCHEMA_VERSION,
+    AuditOutput, BudgetCheck, CalibratedRate, Defined, InputSet, Metrics, Runtime, Similarity,
+    SkippedInput, Summary, SyntheticRow, Timing, Tool, TrainCopiedNamed, TrainRow, Verdict,
+    SCHEMA_VERSION,
 };
 use ndarray::Array2;
 use std::collections::BTreeMap;
@@ -28,31 +30,31 @@ const DEF_SIMILARITY: &str = "Similarity profile (Somepalli et al. 2023): cosine
     (background) images.";
 const DEF_TRAIN_COPIED: &str = "Fraction of training images that are the nearest training \
     image of at least one synthetic image flagged at the primary FPR (cf. Dar et al. 2024).";
-const DEF_MIA_DISTANCE: &str = "GAN-Leaks full black-box attack (Chen et al. 2020): score(x) = \
-    −d1(x, synthetic); members = seeded sample of train, non-members = holdout, balanced; \
-    AUC = Mann–Whitney with ties ½; TPR at FPR ≤ α from the empirical ROC staircase without \
-    interpolation; balanced accuracy at the best threshold (optimistic).";
-
 /// One completed audit.
 #[derive(Debug, Clone)]
 pub struct Audit {
     pub output: AuditOutput,
 }
 
-struct Timer {
-    timings: Vec<Timing>,
+pub(crate) struct Timer {
+    pub(crate) timings: Vec<Timing>,
 }
 
 impl Timer {
-    fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
-        let t0 = Instant::now();
-        let out = f();
-        self.timings.push(Timing {
-            stage: stage.into(),
-            seconds: t0.elapsed().as_secs_f64(),
-        });
-        out
+    pub(crate) fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
+        time_into(&mut self.timings, stage, f)
     }
+}
+
+/// Runs `f` and appends its wall time under `stage`.
+pub(crate) fn time_into<T>(timings: &mut Vec<Timing>, stage: &str, f: impl FnOnce() -> T) -> T {
+    let t0 = Instant::now();
+    let out = f();
+    timings.push(Timing {
+        stage: stage.into(),
+        seconds: t0.elapsed().as_secs_f64(),
+    });
+    out
 }
 
 fn load(
@@ -93,7 +95,7 @@ fn cosine(a: ndarray::ArrayView1<f32>, b: ndarray::ArrayView1<f32>) -> Option<f6
     (na > 0.0 && nb > 0.0).then(|| (dot / (na.sqrt() * nb.sqrt())).clamp(-1.0, 1.0))
 }
 
-fn search(
+pub(crate) fn search(
     index: &dyn Index,
     queries: &Array2<f32>,
     k: usize,
@@ -107,7 +109,7 @@ fn search(
     out.map_err(|source| Error::Index { what, source })
 }
 
-fn metric_err(what: &'static str) -> impl FnOnce(memscan_metrics::Error) -> Error {
+pub(crate) fn metric_err(what: &'static str) -> impl FnOnce(memscan_metrics::Error) -> Error {
     move |source| Error::Metrics { what, source }
 }
 
@@ -134,11 +136,25 @@ impl Audit {
             Some(p) => Some(timer.time("decode holdout", || load("holdout", p, cfg, reporter))?),
             None => None,
         };
+        let reference = match (&cfg.reference, &holdout) {
+            (Some(p), Some(_)) => {
+                Some(timer.time("decode reference", || load("reference", p, cfg, reporter))?)
+            }
+            (Some(_), None) => {
+                return Err(Error::Config(
+                    "--reference needs --holdout (the reference calibrates attacks on holdout \
+                     non-members)"
+                        .into(),
+                ))
+            }
+            (None, _) => None,
+        };
         let mut skipped = Vec::new();
         for (role, set) in [
             ("train", Some(&train)),
             ("synthetic", Some(&synthetic)),
             ("holdout", holdout.as_ref()),
+            ("reference", reference.as_ref()),
         ] {
             for s in set.map(|s| s.skipped.as_slice()).unwrap_or_default() {
                 skipped.push(SkippedInput {
@@ -199,6 +215,10 @@ impl Audit {
         let e_syn = embed("synthetic", &synthetic, &mut timer)?;
         let e_hold = match &holdout {
             Some(h) => Some(embed("holdout", h, &mut timer)?),
+            None => None,
+        };
+        let e_ref = match &reference {
+            Some(r) => Some(embed("reference", r, &mut timer)?),
             None => None,
         };
 
@@ -295,12 +315,10 @@ impl Audit {
             let why = "requires --holdout (real images the generator never saw) to calibrate the threshold";
             absent.insert("copy_rate".into(), why.into());
             absent.insert("train_copied_fraction".into(), why.into());
-            absent.insert("mia".into(), "requires --holdout (the non-members)".into());
             warn(
                 &mut warnings,
-                "no --holdout: the calibrated copy rate, training images copied and the \
-                 membership-inference attack are not computed; only the ratio test and the \
-                 similarity profile are reported"
+                "no --holdout: the calibrated copy rate, training images copied, the \
+                 membership-inference attacks, C_T and the DCR test are not computed"
                     .into(),
             );
         }
@@ -384,46 +402,63 @@ impl Audit {
         let train_d_syn: Vec<f64> = (0..train.images.len())
             .map(|i| nn_train_syn.nearest(i).1)
             .collect();
-        let mut member_sample = vec![false; train.images.len()];
-        let mut mia_result = None;
-        if let Some(e_h) = &e_hold {
-            let nn_h = timer.time("search holdout→synthetic", || {
+        let nn_hold_syn = match &e_hold {
+            Some(e_h) => Some(timer.time("search holdout→synthetic", || {
                 search(&syn_index, e_h, 1, "holdout → synthetic", reporter)
+            })?),
+            None => None,
+        };
+        let r_train: Option<Vec<f64>> = if train.images.len() >= 2 {
+            let nn = timer.time("search train→train", || {
+                reporter.start("train → train", e_train.nrows() as u64);
+                let out = train_index
+                    .search(e_train.view(), 1, Exclude::SameIndex)
+                    .map_err(|source| Error::Index {
+                        what: "train → train",
+                        source,
+                    });
+                reporter.finish();
+                out
             })?;
-            let hold_d_syn: Vec<f64> = (0..nn_h.len()).map(|i| nn_h.nearest(i).1).collect();
-            let (mem, non) =
-                mia::sample::balanced_members(train.images.len(), hold_d_syn.len(), cfg.seed);
-            for &i in &mem {
-                member_sample[i] = true;
-            }
-            let d: Vec<f64> = mem
-                .iter()
-                .map(|&i| train_d_syn[i])
-                .chain(non.iter().map(|&i| hold_d_syn[i]))
-                .collect();
-            let labels: Vec<bool> = mem
-                .iter()
-                .map(|_| true)
-                .chain(non.iter().map(|_| false))
-                .collect();
-            let scores = mia::attacks::distance(&d);
-            let r = mia::evaluate("distance", &scores, &labels)
-                .map_err(metric_err("the distance MIA"))?;
-            mia_result = Some(Mia {
-                distance: Defined::new(
-                    AttackSummary {
-                        auc: r.auc,
-                        balanced_accuracy: r.balanced_accuracy,
-                        tpr_at_fpr_0_01: r.tpr_at_fpr_0_01,
-                        tpr_at_fpr_0_001: r.tpr_at_fpr_0_001,
-                        n_members: r.n_members,
-                        n_nonmembers: r.n_nonmembers,
-                        roc: r.roc,
-                    },
-                    DEF_MIA_DISTANCE,
-                ),
-            });
-        }
+            Some((0..nn.len()).map(|i| nn.nearest(i).1).collect())
+        } else {
+            None
+        };
+
+        let groups = match &cfg.groups {
+            Some(p) => Some(Groups::read(p)?),
+            None => None,
+        };
+        let hold_d_syn: Option<Vec<f64>> = nn_hold_syn
+            .as_ref()
+            .map(|nn| (0..nn.len()).map(|i| nn.nearest(i).1).collect());
+        let ctx = privacy::Context {
+            cfg,
+            reporter,
+            e_train: &e_train,
+            e_syn: &e_syn,
+            e_hold: e_hold.as_ref(),
+            e_ref: e_ref.as_ref(),
+            syn_index: &syn_index,
+            train_d_syn: &train_d_syn,
+            hold_d_syn: hold_d_syn.as_deref(),
+            nn1_syn: &nn1_syn,
+            d1_syn: &d1_syn,
+            nn_hold: nn_hold.as_ref(),
+            r_train: r_train.as_deref(),
+            primary_flags: primary_flags.as_deref(),
+            groups: groups.as_ref().map(|g| privacy::GroupAssignment {
+                groups: g,
+                train: g.assign(&train.root, &train_ids),
+                holdout: holdout
+                    .as_ref()
+                    .map(|h| g.assign(&h.root, &ids(h)))
+                    .unwrap_or_default(),
+            }),
+        };
+        let extra = privacy::compute(&ctx, &mut timer.timings, &mut absent, &mut |m| {
+            warn(&mut warnings, m)
+        })?;
 
         // --- rows -----------------------------------------------------------------------
         let synthetic_rows: Vec<SyntheticRow> = (0..n_syn)
@@ -449,8 +484,8 @@ impl Audit {
                 copies: copies_per_train.as_ref().map(|c| c[j]),
                 nearest_synthetic: syn_ids[nn_train_syn.nearest(j).0 as usize].clone(),
                 distance: train_d_syn[j],
-                mia_member_sample: member_sample[j],
-                mia_distance_score: mia_result.as_ref().map(|_| -train_d_syn[j]),
+                mia_member_sample: extra.member_sample[j],
+                mia_scores: extra.train_scores.iter().map(|s| s[j]).collect(),
             })
             .collect();
 
@@ -469,7 +504,13 @@ impl Audit {
                     DEF_TRAIN_COPIED,
                 )
             }),
-            mia: mia_result,
+            mia: extra.mia,
+            authpct: extra.authpct,
+            c_t: extra.c_t,
+            dcr: extra.dcr,
+            identifiability: extra.identifiability,
+            mdcr: extra.mdcr,
+            groups: extra.groups,
             absent,
         };
         let verdict = verdict(&metrics, m.primary_fpr, n_exact, n_syn);
@@ -494,6 +535,7 @@ impl Audit {
                 train: input_set(&train),
                 synthetic: input_set(&synthetic),
                 holdout: holdout.as_ref().map(input_set),
+                reference: reference.as_ref().map(input_set),
             },
             config: serde_json::to_value(cfg).expect("config serializes"),
             embedder: serde_json::to_value(embedder.info()).expect("embedder info serializes"),

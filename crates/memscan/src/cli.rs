@@ -74,6 +74,15 @@ pub struct AuditArgs {
     /// Skip unreadable input files (listed under `skipped` in summary.json) instead of failing.
     #[arg(long)]
     pub skip_bad: bool,
+    /// Bootstrap resamples for the MIA confidence intervals (0 = none).
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Nearest synthetic images per query counted by the Monte Carlo attack.
+    #[arg(long = "mc-k", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub mc_k: u64,
+    /// k-means cells for C_T (0 = automatic).
+    #[arg(long = "ct-cells", default_value_t = 0)]
+    pub ct_cells: usize,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -94,6 +103,14 @@ pub struct ScanArgs {
     /// copy rate and the membership-inference attack.
     #[arg(long)]
     pub holdout: Option<PathBuf>,
+    /// A second real set, disjoint from holdout, for the calibrated and density-ratio attacks
+    /// (default: a seeded half of the holdout).
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// CSV `path,group` mapping images to patients (paths relative to the CSV's folder); adds
+    /// per-patient results and a train/holdout patient-overlap check.
+    #[arg(long)]
+    pub groups: Option<PathBuf>,
     /// Output directory for summary.json, synthetic.csv, train.csv, mia_roc.csv, summary.md.
     #[arg(long)]
     pub out: PathBuf,
@@ -156,6 +173,9 @@ pub fn audit_config(
     };
     cfg.metrics = cfg.metrics.with_fprs(a.fpr, &extra)?;
     cfg.metrics.cosine_threshold = a.threshold;
+    cfg.metrics.bootstrap = a.bootstrap;
+    cfg.metrics.monte_carlo_k = a.mc_k as usize;
+    cfg.metrics.ct_cells = a.ct_cells;
     cfg.budgets = budgets;
     cfg.seed = a.seed;
     Ok(cfg)
@@ -198,7 +218,9 @@ pub fn print_verdict(audit: &Audit, out: &std::path::Path) {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => {
-            let cfg = audit_config(args.train, args.synthetic, args.holdout, &args.audit)?;
+            let mut cfg = audit_config(args.train, args.synthetic, args.holdout, &args.audit)?;
+            cfg.reference = args.reference;
+            cfg.groups = args.groups;
             let (audit, code) = run_audit(&cfg, &args.out, args.audit.quiet)?;
             print_verdict(&audit, &args.out);
             Ok(code)

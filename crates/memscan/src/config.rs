@@ -48,6 +48,14 @@ pub struct MetricsConfig {
     pub ratio_threshold: f64,
     /// Length of the most-copied training images list.
     pub top_n: usize,
+    /// Bootstrap resamples for the MIA confidence intervals.
+    pub bootstrap: usize,
+    /// Nearest synthetic neighbours per query for the Monte Carlo attack's counts.
+    pub monte_carlo_k: usize,
+    /// k-means cells for C_T (0 = automatic).
+    pub ct_cells: usize,
+    /// PCA dimensions of the density-ratio (DOMIAS) attack.
+    pub density_pca_dims: usize,
 }
 
 impl Default for MetricsConfig {
@@ -58,6 +66,10 @@ impl Default for MetricsConfig {
             cosine_threshold: None,
             ratio_threshold: memscan_metrics::ratio::RATIO_THRESHOLD,
             top_n: 20,
+            bootstrap: 1000,
+            monte_carlo_k: 64,
+            ct_cells: 0,
+            density_pca_dims: 5,
         }
     }
 }
@@ -85,6 +97,11 @@ pub struct AuditConfig {
     pub train: PathBuf,
     pub synthetic: PathBuf,
     pub holdout: Option<PathBuf>,
+    /// A second real set, disjoint from holdout, for the calibrated and density attacks; if
+    /// absent, a seeded half of the holdout is used.
+    pub reference: Option<PathBuf>,
+    /// `path,group` CSV mapping images to patients/studies.
+    pub groups: Option<PathBuf>,
     pub io: IoConfig,
     pub embed: EmbedConfig,
     pub index: IndexConfig,
@@ -101,6 +118,8 @@ impl AuditConfig {
             train,
             synthetic,
             holdout,
+            reference: None,
+            groups: None,
             io: IoConfig::default(),
             embed: EmbedConfig::default(),
             index: IndexConfig::default(),

@@ -33,12 +33,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         data.display(),
         truth.n_copies()
     );
-    let cfg = audit_config(
+    let mut cfg = audit_config(
         data.join("train"),
         data.join("synthetic"),
         Some(data.join("holdout")),
         &args.audit,
     )?;
+    cfg.groups = Some(data.join("groups.csv"));
     let (audit, code) = run_audit(&cfg, &args.out, args.audit.quiet)?;
     print!("{}", memscan_report::render_markdown(&audit.output.summary));
 

@@ -38,6 +38,9 @@ pub enum Error {
     },
     #[error("writing the reports")]
     Report(#[from] memscan_report::Error),
+    /// The `--groups` file cannot be used.
+    #[error("cannot use groups file {path}: {reason}")]
+    Groups { path: PathBuf, reason: String },
     /// An invalid configuration (bad `--fail-if`, FPR out of range, …).
     #[error("{0}")]
     Config(String),

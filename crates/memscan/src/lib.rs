@@ -15,6 +15,8 @@ mod audit;
 mod budget;
 mod config;
 mod error;
+mod groups;
+mod privacy;
 
 pub use audit::Audit;
 pub use budget::{Budget, Comparison};

@@ -412,8 +412,12 @@ mod tests {
         assert_eq!(d.dims, 5);
         let r = evaluate("density_ratio", &d.scores, &labels).unwrap();
         assert!(r.auc > 0.8, "{}", r.auc); // 0.85: the bandwidth blurs copies in 5-d
-        let again =
-            density_ratio(queries.view(), synthetic.view(), reference.view(), &cfg).unwrap();
+        let again = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| density_ratio(queries.view(), synthetic.view(), reference.view(), &cfg))
+            .unwrap();
         assert_eq!(again, d);
     }
 

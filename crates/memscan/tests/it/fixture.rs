@@ -27,6 +27,8 @@ fn every_metric_matches_the_hand_computed_value() {
     let train = constant_npy(&d.join("train.npy"), &[0.0, 0.125, 0.5, 0.875], 4);
     let syn = constant_npy(&d.join("syn.npy"), &[0.5, 0.53125, 0.3125, 1.0], 4);
     let hold = constant_npy(&d.join("hold.npy"), &[0.25, 0.6875, 0.0625, 1.0], 4);
+    // An explicit reference set keeps the whole holdout as non-members.
+    let reference = constant_npy(&d.join("ref.npy"), &[0.375, 0.8125, 0.9375], 4);
     let out = d.join("out");
     let o = memscan(
         &[
@@ -37,6 +39,8 @@ fn every_metric_matches_the_hand_computed_value() {
             syn.to_str().unwrap(),
             "--holdout",
             hold.to_str().unwrap(),
+            "--reference",
+            reference.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
             "--size",

@@ -1,0 +1,505 @@
+//! The metrics beyond the copy rate: authenticity, data-copying (C_T), the DCR test,
+//! identifiability, mDCR, the four membership-inference attacks with bootstrap intervals, and
+//! their per-patient versions.
+//!
+//! Every metric that cannot be computed on the given data (too few images, a degenerate
+//! covariance, no holdout…) is recorded under `metrics.absent` with the reason and a warning;
+//! it never aborts the audit and never becomes a zero.
+
+use crate::audit::{metric_err, search, time_into};
+use crate::config::AuditConfig;
+use crate::error::Error;
+use crate::groups::Groups;
+use memscan_index::{ExactIndex, Neighbours};
+use memscan_io::Reporter;
+use memscan_metrics::authpct::{authpct_report, AuthPct};
+use memscan_metrics::ct::{ct, Ct, CtConfig};
+use memscan_metrics::dcr::{dcr, equal_subsets, Dcr};
+use memscan_metrics::identifiability::{identifiability, Identifiability};
+use memscan_metrics::mdcr::{mdcr, Mdcr};
+use memscan_metrics::mia::attacks::{self, DensityRatioConfig};
+use memscan_metrics::mia::{evaluate, evaluate_with_ci, sample::balanced_members, AttackResult};
+use memscan_metrics::{groups as mgroups, mia};
+use memscan_report::{AttackSummary, Defined, GroupMetrics, Mia, Timing, MIA_ATTACKS};
+use ndarray::{concatenate, Array2, Axis};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Stage constants mixed into the audit seed so every random choice has its own stream.
+const STAGE_MIA: u64 = 0x4d49_4100;
+const STAGE_REFERENCE: u64 = 0x5245_4600;
+const STAGE_DCR: u64 = 0x4443_5200;
+const STAGE_CT: u64 = 0x4354_0000;
+const STAGE_BOOTSTRAP: u64 = 0x424f_4f54;
+const STAGE_DENSITY: u64 = 0x4b44_4500;
+
+const DEF_AUTHPCT: &str = "Corrected AuthPct (Alaa et al. 2022, as dgm-eval authpct.py): \
+    authentic(s) ⇔ r_{j*} < d1(s) with j* = NN_train(s) and r_j the distance from train j to \
+    its nearest other train image; ties are not authentic; 100·mean. The holdout value is what \
+    an ideal generator scores; the difference is what matters.";
+const DEF_CT: &str = "C_T (Meehan, Chaudhuri, Dasgupta 2020): PCA to 64 dims if wider (fit on \
+    train), k-means cells on train; per cell the Mann–Whitney Z of synthetic vs holdout \
+    distances to the cell's nearest train point; cells with ≤ 20 synthetic points dropped; \
+    C_T = Σ P_n(π) Z(π) / Σ P_n(π). C_T ≪ 0 means data-copying.";
+const DEF_DCR: &str = "DCR test: with equal-size seeded subsets of train and holdout, the \
+    share of synthetic images whose nearest image is in the train subset (ties ½); 0.5 is \
+    ideal; two-sided exact binomial p-value against 0.5.";
+const DEF_IDENTIFIABILITY: &str = "Identifiability (synthcity, unweighted): fraction of \
+    training images whose nearest synthetic image is closer than their nearest other training \
+    image. Higher = worse privacy.";
+const DEF_MDCR: &str = "mDCR (syntheval): median synthetic→train nearest distance divided by \
+    the median train→train nearest-other distance; < 1 means synthetic images sit closer to \
+    training images than training images sit to each other.";
+const DEF_GROUPS: &str = "Per-patient results from --groups: a patient is copied if any of its \
+    training images is the nearest training image of a flagged synthetic image; patient-level \
+    MIA scores a patient by the maximum score over its images. Ungrouped images count as \
+    their own patient.";
+const DEF_MIA: [&str; 4] = [
+    "GAN-Leaks full black-box (Chen et al. 2020): score(x) = −d1(x, synthetic).",
+    "Calibrated distance (Chen et al. 2020): score(x) = −(d1(x, synthetic) − d1(x, reference)).",
+    "Monte Carlo (Hilprecht et al. 2019): ε = median over queries of d1(x, synthetic); score = \
+     fraction of synthetic images within ε of x (closed ball), counted among the K nearest.",
+    "DOMIAS density ratio (van Breugel et al. 2023): log p_synthetic(x) − log p_reference(x), \
+     Gaussian KDEs with Scott's-rule bandwidth in a PCA space fitted on the reference set.",
+];
+const DEF_MIA_COMMON: &str = " Members = seeded sample of train, non-members = holdout, \
+    balanced; AUC = Mann–Whitney with ties ½; TPR at FPR ≤ α from the empirical ROC staircase \
+    without interpolation; balanced accuracy at the best threshold (optimistic); stratified \
+    bootstrap 95 % intervals.";
+
+/// Group membership of the train and holdout images.
+pub(crate) struct GroupAssignment<'a> {
+    pub groups: &'a Groups,
+    pub train: Vec<Option<u32>>,
+    pub holdout: Vec<Option<u32>>,
+}
+
+/// What the core pipeline already computed.
+pub(crate) struct Context<'a> {
+    pub cfg: &'a AuditConfig,
+    pub reporter: &'a dyn Reporter,
+    pub e_train: &'a Array2<f32>,
+    pub e_syn: &'a Array2<f32>,
+    pub e_hold: Option<&'a Array2<f32>>,
+    pub e_ref: Option<&'a Array2<f32>>,
+    pub syn_index: &'a ExactIndex,
+    /// Train → nearest synthetic distance.
+    pub train_d_syn: &'a [f64],
+    /// Holdout → nearest synthetic distance.
+    pub hold_d_syn: Option<&'a [f64]>,
+    pub nn1_syn: &'a [usize],
+    pub d1_syn: &'a [f64],
+    /// Holdout → train neighbours.
+    pub nn_hold: Option<&'a Neighbours>,
+    /// Train → nearest other train distance.
+    pub r_train: Option<&'a [f64]>,
+    pub primary_flags: Option<&'a [bool]>,
+    pub groups: Option<GroupAssignment<'a>>,
+}
+
+/// The metrics computed here, plus per-training-image MIA scores for `train.csv`.
+pub(crate) struct Extra {
+    pub mia: Option<Mia>,
+    pub authpct: Option<Defined<AuthPct>>,
+    pub c_t: Option<Defined<Ct>>,
+    pub dcr: Option<Defined<Dcr>>,
+    pub identifiability: Option<Defined<Identifiability>>,
+    pub mdcr: Option<Defined<Mdcr>>,
+    pub groups: Option<Defined<GroupMetrics>>,
+    /// Whether each training image is in the MIA member sample.
+    pub member_sample: Vec<bool>,
+    /// Per attack (in [`MIA_ATTACKS`] order), per training image: its score if sampled.
+    pub train_scores: Vec<Vec<Option<f64>>>,
+}
+
+/// Records a metric as absent (with a warning) instead of failing the audit.
+struct Absent<'a> {
+    absent: &'a mut BTreeMap<String, String>,
+    warn: &'a mut dyn FnMut(String),
+}
+
+impl Absent<'_> {
+    fn mark(&mut self, key: &str, why: String) {
+        (self.warn)(format!("{key} not computed: {why}"));
+        self.absent.insert(key.into(), why);
+    }
+
+    /// `Some(value)` or, on a metrics error, `None` with the error recorded.
+    fn keep<T>(&mut self, key: &str, r: Result<T, memscan_metrics::Error>) -> Option<T> {
+        r.map_err(|e| self.mark(key, e.to_string())).ok()
+    }
+}
+
+fn rows(e: &Array2<f32>, idx: &[usize]) -> Array2<f32> {
+    e.select(Axis(0), idx)
+}
+
+fn nearest_distances(
+    base: &Array2<f32>,
+    queries: &Array2<f32>,
+    what: &'static str,
+    reporter: &dyn Reporter,
+) -> Result<Vec<f64>, Error> {
+    let index = ExactIndex::new(base.view()).map_err(|source| Error::Index { what, source })?;
+    let nn = search(&index, queries, 1, what, reporter)?;
+    Ok((0..nn.len()).map(|i| nn.nearest(i).1).collect())
+}
+
+pub(crate) fn compute(
+    ctx: &Context<'_>,
+    timings: &mut Vec<Timing>,
+    absent: &mut BTreeMap<String, String>,
+    warn: &mut dyn FnMut(String),
+) -> Result<Extra, Error> {
+    let cfg = ctx.cfg;
+    let m = &cfg.metrics;
+    let n_train = ctx.e_train.nrows();
+    let mut ab = Absent { absent, warn };
+    let mut extra = Extra {
+        mia: None,
+        authpct: None,
+        c_t: None,
+        dcr: None,
+        identifiability: None,
+        mdcr: None,
+        groups: None,
+        member_sample: vec![false; n_train],
+        train_scores: vec![vec![None; n_train]; MIA_ATTACKS.len()],
+    };
+
+    // --- metrics on train → train distances ---------------------------------------------
+    match ctx.r_train {
+        Some(r) => {
+            extra.identifiability = ab
+                .keep("identifiability", identifiability(ctx.train_d_syn, r))
+                .map(|v| Defined::new(v, DEF_IDENTIFIABILITY));
+            extra.mdcr = ab
+                .keep("mdcr", mdcr(ctx.d1_syn, r))
+                .map(|v| Defined::new(v, DEF_MDCR));
+            let hold: Option<(Vec<usize>, Vec<f64>)> = ctx.nn_hold.map(|nn| {
+                (0..nn.len())
+                    .map(|i| (nn.nearest(i).0 as usize, nn.nearest(i).1))
+                    .unzip()
+            });
+            let report = authpct_report(
+                r,
+                (ctx.nn1_syn, ctx.d1_syn),
+                hold.as_ref().map(|(a, b)| (a.as_slice(), b.as_slice())),
+            );
+            extra.authpct = ab
+                .keep("authpct", report)
+                .map(|v| Defined::new(v, DEF_AUTHPCT));
+        }
+        None => {
+            for key in ["identifiability", "mdcr", "authpct"] {
+                ab.mark(key, "needs at least two training images".into());
+            }
+        }
+    }
+
+    let (Some(e_hold), Some(hold_d_syn)) = (ctx.e_hold, ctx.hold_d_syn) else {
+        for key in ["mia", "c_t", "dcr"] {
+            ab.absent.insert(
+                key.into(),
+                "requires --holdout (real images the generator never saw)".into(),
+            );
+        }
+        if ctx.groups.is_some() {
+            extra.groups = Some(Defined::new(group_metrics(ctx, None, &mut ab)?, DEF_GROUPS));
+        }
+        return Ok(extra);
+    };
+    let n_hold = e_hold.nrows();
+
+    // --- DCR test -----------------------------------------------------------------------
+    let (t_sub, h_sub) = equal_subsets(n_train, n_hold, cfg.seed ^ STAGE_DCR);
+    let d = time_into(timings, "dcr", || -> Result<_, Error> {
+        let d_t = nearest_distances(
+            &rows(ctx.e_train, &t_sub),
+            ctx.e_syn,
+            "dcr: train subset",
+            ctx.reporter,
+        )?;
+        let d_h = nearest_distances(
+            &rows(e_hold, &h_sub),
+            ctx.e_syn,
+            "dcr: holdout subset",
+            ctx.reporter,
+        )?;
+        Ok(dcr(&d_t, &d_h, t_sub.len()))
+    })?;
+    extra.dcr = ab.keep("dcr", d).map(|v| Defined::new(v, DEF_DCR));
+
+    // --- C_T ----------------------------------------------------------------------------
+    let ct_cfg = CtConfig {
+        k: m.ct_cells,
+        seed: cfg.seed ^ STAGE_CT,
+        ..CtConfig::default()
+    };
+    let c = time_into(timings, "c_t", || {
+        ct(ctx.e_train.view(), e_hold.view(), ctx.e_syn.view(), &ct_cfg)
+    });
+    extra.c_t = ab.keep("c_t", c).map(|v| Defined::new(v, DEF_CT));
+
+    // --- membership inference -----------------------------------------------------------
+    let (reference, pool, setup): (Option<Array2<f32>>, Vec<usize>, String) = match ctx.e_ref {
+        Some(r) => (
+            Some(r.clone()),
+            (0..n_hold).collect(),
+            "members: seeded sample of train; non-members: holdout; reference: --reference".into(),
+        ),
+        None if n_hold >= 4 => {
+            let mut idx: Vec<usize> = (0..n_hold).collect();
+            idx.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ STAGE_REFERENCE));
+            let (r, p) = idx.split_at(n_hold / 2);
+            let (mut r, mut p) = (r.to_vec(), p.to_vec());
+            r.sort_unstable();
+            p.sort_unstable();
+            (
+                Some(rows(e_hold, &r)),
+                p,
+                "members: seeded sample of train; non-members: a seeded half of holdout; \
+                 reference: the other half (no --reference given)"
+                    .into(),
+            )
+        }
+        None => {
+            ab.mark(
+                "mia.distance_calibrated",
+                "needs a reference set: pass --reference or a holdout of at least 4 images".into(),
+            );
+            (
+                None,
+                (0..n_hold).collect(),
+                "members: seeded sample of train; non-members: holdout".into(),
+            )
+        }
+    };
+    let (mem, non) = balanced_members(n_train, pool.len(), cfg.seed ^ STAGE_MIA);
+    let non: Vec<usize> = non.iter().map(|&i| pool[i]).collect();
+    for &i in &mem {
+        extra.member_sample[i] = true;
+    }
+    let labels: Vec<bool> = mem
+        .iter()
+        .map(|_| true)
+        .chain(non.iter().map(|_| false))
+        .collect();
+    let queries = concatenate(
+        Axis(0),
+        &[rows(ctx.e_train, &mem).view(), rows(e_hold, &non).view()],
+    )
+    .expect("same embedding width");
+    let d_syn: Vec<f64> = mem
+        .iter()
+        .map(|&i| ctx.train_d_syn[i])
+        .chain(non.iter().map(|&i| hold_d_syn[i]))
+        .collect();
+
+    let mut scores: [Option<(Vec<f64>, serde_json::Value)>; 4] = [None, None, None, None];
+    scores[0] = Some((attacks::distance(&d_syn), serde_json::json!({})));
+    if let Some(r) = &reference {
+        let d_ref = time_into(timings, "mia: reference", || {
+            nearest_distances(r, &queries, "mia: queries → reference", ctx.reporter)
+        })?;
+        scores[1] = ab
+            .keep(
+                "mia.distance_calibrated",
+                attacks::distance_calibrated(&d_syn, &d_ref),
+            )
+            .map(|s| (s, serde_json::json!({"n_reference": r.nrows()})));
+    }
+    let n_syn = ctx.e_syn.nrows();
+    let k = m.monte_carlo_k.clamp(1, n_syn);
+    let knn = time_into(timings, "mia: monte carlo", || {
+        search(
+            ctx.syn_index,
+            &queries,
+            k,
+            "mia: queries → synthetic",
+            ctx.reporter,
+        )
+    })?;
+    if let Some(mc) = ab.keep(
+        "mia.monte_carlo",
+        attacks::monte_carlo(&knn.distances, k, n_syn),
+    ) {
+        if mc.saturated > 0 {
+            (ab.warn)(format!(
+                "monte_carlo: {} queries have all {k} nearest synthetic images within ε; their \
+                 scores are lower bounds (raise --mc-k)",
+                mc.saturated
+            ));
+        }
+        let params =
+            serde_json::json!({"epsilon": mc.epsilon, "k": mc.k, "saturated": mc.saturated});
+        scores[2] = Some((mc.scores, params));
+    }
+    if let Some(r) = &reference {
+        let dcfg = DensityRatioConfig {
+            pca_dims: m.density_pca_dims,
+            seed: cfg.seed ^ STAGE_DENSITY,
+        };
+        let dr = time_into(timings, "mia: density ratio", || {
+            attacks::density_ratio(queries.view(), ctx.e_syn.view(), r.view(), &dcfg)
+        });
+        scores[3] = ab.keep("mia.density_ratio", dr).map(|d| {
+            let params = serde_json::json!({
+                "pca_dims": d.dims,
+                "scott_factor_synthetic": d.scott_factor_synthetic,
+                "scott_factor_reference": d.scott_factor_reference,
+            });
+            (d.scores, params)
+        });
+    } else {
+        ab.absent
+            .insert("mia.density_ratio".into(), "needs a reference set".into());
+    }
+
+    let mut results: Vec<Option<AttackSummary>> = vec![None, None, None, None];
+    let mut raw: Vec<AttackResult> = Vec::new();
+    time_into(timings, "mia: evaluate", || -> Result<(), Error> {
+        for (a, slot) in scores.iter().enumerate() {
+            let Some((s, params)) = slot else { continue };
+            let seed = cfg.seed ^ STAGE_BOOTSTRAP ^ (a as u64);
+            let r = if m.bootstrap > 0 {
+                evaluate_with_ci(MIA_ATTACKS[a], s, &labels, m.bootstrap, seed)
+            } else {
+                evaluate(MIA_ATTACKS[a], s, &labels)
+            }
+            .map_err(metric_err("a membership-inference attack"))?;
+            for (q, &i) in mem.iter().enumerate() {
+                extra.train_scores[a][i] = Some(s[q]);
+            }
+            raw.push(r.clone());
+            results[a] = Some(AttackSummary::new(r, params.clone()));
+        }
+        Ok(())
+    })?;
+    let def = |a: usize| format!("{}{}", DEF_MIA[a], DEF_MIA_COMMON);
+    let mut it = results
+        .into_iter()
+        .enumerate()
+        .map(|(a, r)| r.map(|r| Defined::new(r, def(a))));
+    extra.mia = Some(Mia {
+        setup,
+        n_members: mem.len(),
+        n_nonmembers: non.len(),
+        n_reference: reference.as_ref().map_or(0, |r| r.nrows()),
+        strongest: mia::strongest_attack(&raw).map(str::to_string),
+        distance: it.next().flatten(),
+        distance_calibrated: it.next().flatten(),
+        monte_carlo: it.next().flatten(),
+        density_ratio: it.next().flatten(),
+    });
+
+    if ctx.groups.is_some() {
+        let patient = PatientInput {
+            scores: &scores,
+            labels: &labels,
+            mem: &mem,
+            non: &non,
+        };
+        extra.groups = Some(Defined::new(
+            group_metrics(ctx, Some(patient), &mut ab)?,
+            DEF_GROUPS,
+        ));
+    }
+    Ok(extra)
+}
+
+/// The MIA sample, for patient-level attacks.
+struct PatientInput<'a> {
+    scores: &'a [Option<(Vec<f64>, serde_json::Value)>; 4],
+    labels: &'a [bool],
+    mem: &'a [usize],
+    non: &'a [usize],
+}
+
+/// Dense group ids: named groups keep their index; each ungrouped image gets its own.
+fn dense(assign: &[Option<u32>], next: &mut u32) -> Vec<u32> {
+    assign
+        .iter()
+        .map(|g| {
+            g.unwrap_or_else(|| {
+                *next += 1;
+                *next - 1
+            })
+        })
+        .collect()
+}
+
+fn group_metrics(
+    ctx: &Context<'_>,
+    patient: Option<PatientInput<'_>>,
+    ab: &mut Absent<'_>,
+) -> Result<GroupMetrics, Error> {
+    let g = ctx.groups.as_ref().expect("called with groups");
+    let n_named = g.groups.names.len() as u32;
+    let mut next = n_named;
+    let train_g = dense(&g.train, &mut next);
+    let hold_g = dense(&g.holdout, &mut next);
+    let mut ungrouped = BTreeMap::new();
+    for (role, a) in [("train", &g.train), ("holdout", &g.holdout)] {
+        let n = a.iter().filter(|x| x.is_none()).count();
+        if n > 0 {
+            (ab.warn)(format!(
+                "{n} {role} image(s) are not in the groups file; each counts as its own patient"
+            ));
+            ungrouped.insert(role.to_string(), n);
+        }
+    }
+    let named = |a: &[Option<u32>]| a.iter().flatten().copied().collect::<BTreeSet<u32>>();
+    let (tg, hg) = (named(&g.train), named(&g.holdout));
+    let overlap = tg.intersection(&hg).count();
+    if overlap > 0 {
+        (ab.warn)(format!(
+            "{overlap} patient(s) have images in both train and holdout: the holdout is not \
+             independent of the training set, which biases every calibrated metric"
+        ));
+    }
+    let copied = match ctx.primary_flags {
+        Some(flags) => ab.keep(
+            "groups.copied",
+            mgroups::copied_groups(ctx.nn1_syn, flags, &train_g, next as usize),
+        ),
+        None => None,
+    };
+    let mut mia_by_attack = BTreeMap::new();
+    if let Some(p) = patient {
+        if overlap > 0 {
+            ab.mark(
+                "groups.mia",
+                "patients appear in both train and holdout".into(),
+            );
+        } else {
+            let groups: Vec<u32> = p
+                .mem
+                .iter()
+                .map(|&i| train_g[i])
+                .chain(p.non.iter().map(|&i| hold_g[i]))
+                .collect();
+            for (a, slot) in p.scores.iter().enumerate() {
+                let Some((s, params)) = slot else { continue };
+                let level = mgroups::patient_level(s, p.labels, &groups)
+                    .and_then(|pl| evaluate(MIA_ATTACKS[a], &pl.scores, &pl.is_member));
+                if let Some(r) = ab.keep(&format!("groups.mia.{}", MIA_ATTACKS[a]), level) {
+                    mia_by_attack.insert(
+                        MIA_ATTACKS[a].to_string(),
+                        AttackSummary::new(r, params.clone()),
+                    );
+                }
+            }
+        }
+    }
+    Ok(GroupMetrics {
+        n_train_groups: train_g.iter().collect::<BTreeSet<_>>().len(),
+        n_holdout_groups: hold_g.iter().collect::<BTreeSet<_>>().len(),
+        overlap_train_holdout: overlap,
+        copied,
+        mia: mia_by_attack,
+        ungrouped,
+    })
+}
