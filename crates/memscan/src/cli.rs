@@ -77,6 +77,10 @@ pub struct AuditArgs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Leave every pixel of real images out of the outputs: report.html then shows only the
+    /// synthetic thumbnails and the training images' ids.
+    #[arg(long)]
+    pub no_images: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
@@ -94,7 +98,8 @@ pub struct ScanArgs {
     /// copy rate and the membership-inference attack.
     #[arg(long)]
     pub holdout: Option<PathBuf>,
-    /// Output directory for summary.json, synthetic.csv, train.csv, mia_roc.csv, summary.md.
+    /// Output directory for summary.json, synthetic.csv, train.csv, mia_roc.csv, summary.md,
+    /// report.html.
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -158,6 +163,7 @@ pub fn audit_config(
     cfg.metrics.cosine_threshold = a.threshold;
     cfg.budgets = budgets;
     cfg.seed = a.seed;
+    cfg.no_images = a.no_images;
     Ok(cfg)
 }
 

@@ -15,8 +15,10 @@ mod audit;
 mod budget;
 mod config;
 mod error;
+mod gallery;
 
 pub use audit::Audit;
 pub use budget::{Budget, Comparison};
 pub use config::{AuditConfig, EmbedConfig, EmbedderKind, IndexConfig, IndexKind, MetricsConfig};
 pub use error::Error;
+pub use gallery::{DIFF_GAIN, GALLERY_SIZE, THUMBNAIL_MAX};
