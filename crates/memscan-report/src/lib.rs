@@ -1,26 +1,32 @@
 //! Writers for memscan's outputs: `summary.json`, `synthetic.csv`, `train.csv`,
-//! `mia_roc.csv` and `summary.md`.
+//! `mia_roc.csv`, `summary.md` and `report.html`.
 //!
 //! # Brief overview
 //!
 //! [`Summary`] is the typed form of `summary.json`; its key set is a stable contract that
 //! other tools parse (documented in the README). The row types ([`SyntheticRow`],
-//! [`TrainRow`]) are the CSV tables. [`write_all`] writes every file of an audit into one
+//! [`TrainRow`]) are the CSV tables. [`Visuals`] carries what only `report.html` shows
+//! (thumbnails, holdout distances); [`render_html`] renders that page. [`write_all`] writes every file of an audit into one
 //! directory. Output is deterministic: fields serialize in declaration order, floats in
 //! shortest round-trip form, and everything that varies between runs (timings, thread
 //! count) sits under the one key `runtime`.
 
 mod csv_out;
 mod error;
+mod html;
 mod markdown;
 mod summary;
+mod svg;
+mod visuals;
 
 pub use csv_out::{
     write_roc_csv, write_synthetic_csv, write_train_csv, SyntheticRow, TrainRow, MIA_ATTACKS,
 };
 pub use error::Error;
+pub use html::render_html;
 pub use markdown::render_markdown;
 pub use summary::*;
+pub use visuals::{CopiedThumbs, GalleryPair, Thumbnail, Visuals};
 
 use std::fs;
 use std::path::Path;
@@ -35,10 +41,12 @@ pub struct AuditOutput {
     pub train: Vec<TrainRow>,
     /// The `fpr` values that get a `copy@fpr=…` column in `synthetic.csv`.
     pub fprs: Vec<f64>,
+    /// Thumbnails and holdout distances for `report.html`.
+    pub visuals: Visuals,
 }
 
-/// Writes `summary.json`, `synthetic.csv`, `train.csv`, `mia_roc.csv` and `summary.md`
-/// into `dir` (created if missing).
+/// Writes `summary.json`, `synthetic.csv`, `train.csv`, `mia_roc.csv`, `summary.md` and
+/// `report.html` into `dir` (created if missing).
 pub fn write_all(dir: &Path, out: &AuditOutput) -> Result<(), Error> {
     fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
@@ -49,7 +57,8 @@ pub fn write_all(dir: &Path, out: &AuditOutput) -> Result<(), Error> {
     write_train_csv(&dir.join("train.csv"), &out.train)?;
     write_roc_csv(&dir.join("mia_roc.csv"), &out.summary)?;
     let md = render_markdown(&out.summary);
-    write_bytes(&dir.join("summary.md"), md.as_bytes())
+    write_bytes(&dir.join("summary.md"), md.as_bytes())?;
+    write_bytes(&dir.join("report.html"), render_html(out).as_bytes())
 }
 
 /// Writes any serializable value as pretty JSON with a trailing newline.

@@ -489,6 +489,20 @@ impl Audit {
             })
             .collect();
 
+        // --- gallery (report.html) ---------------------------------------------------------
+        let visuals = timer.time("gallery", || {
+            crate::gallery::build(crate::gallery::GalleryInputs {
+                train: &train,
+                synthetic: &synthetic,
+                nn1: &nn1_syn,
+                rows: &synthetic_rows,
+                train_copied: train_copied.as_ref(),
+                holdout_distance: hold_d1.clone(),
+                holdout_cosine: hold_cos.clone(),
+                no_images: cfg.no_images,
+            })
+        })?;
+
         // --- summary --------------------------------------------------------------------
         let n_exact = d1_syn.iter().filter(|&&d| d == 0.0).count();
         let metrics = Metrics {
@@ -559,6 +573,7 @@ impl Audit {
                 synthetic: synthetic_rows,
                 train: train_rows,
                 fprs: m.fprs.clone(),
+                visuals,
             },
         })
     }

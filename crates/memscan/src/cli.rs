@@ -86,6 +86,10 @@ pub struct AuditArgs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Leave every pixel of real images out of the outputs: report.html then shows only the
+    /// synthetic thumbnails and the training images' ids.
+    #[arg(long)]
+    pub no_images: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
@@ -111,7 +115,8 @@ pub struct ScanArgs {
     /// per-patient results and a train/holdout patient-overlap check.
     #[arg(long)]
     pub groups: Option<PathBuf>,
-    /// Output directory for summary.json, synthetic.csv, train.csv, mia_roc.csv, summary.md.
+    /// Output directory for summary.json, synthetic.csv, train.csv, mia_roc.csv, summary.md,
+    /// report.html.
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -178,6 +183,7 @@ pub fn audit_config(
     cfg.metrics.ct_cells = a.ct_cells;
     cfg.budgets = budgets;
     cfg.seed = a.seed;
+    cfg.no_images = a.no_images;
     Ok(cfg)
 }
 

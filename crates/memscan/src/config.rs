@@ -109,6 +109,8 @@ pub struct AuditConfig {
     pub budgets: Vec<Budget>,
     /// Seed of every random choice (MIA member sample, …).
     pub seed: u64,
+    /// Leave every pixel of real images (train, holdout) out of all outputs (`--no-images`).
+    pub no_images: bool,
 }
 
 impl AuditConfig {
@@ -126,6 +128,7 @@ impl AuditConfig {
             metrics: MetricsConfig::default(),
             budgets: Vec::new(),
             seed: 0,
+            no_images: false,
         }
     }
 }

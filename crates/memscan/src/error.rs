@@ -36,6 +36,13 @@ pub enum Error {
         #[source]
         source: memscan_metrics::Error,
     },
+    /// A report thumbnail could not be encoded.
+    #[error("encoding a report thumbnail of {id}")]
+    Thumbnail {
+        id: String,
+        #[source]
+        source: image::ImageError,
+    },
     #[error("writing the reports")]
     Report(#[from] memscan_report::Error),
     /// The `--groups` file cannot be used.

@@ -15,6 +15,7 @@ mod audit;
 mod budget;
 mod config;
 mod error;
+mod gallery;
 mod groups;
 mod privacy;
 
@@ -22,3 +23,4 @@ pub use audit::Audit;
 pub use budget::{Budget, Comparison};
 pub use config::{AuditConfig, EmbedConfig, EmbedderKind, IndexConfig, IndexKind, MetricsConfig};
 pub use error::Error;
+pub use gallery::{DIFF_GAIN, GALLERY_SIZE, THUMBNAIL_MAX};

@@ -2,5 +2,6 @@
 
 mod cli;
 mod fixture;
+mod report;
 mod scan;
 mod util;

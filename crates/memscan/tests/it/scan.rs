@@ -132,7 +132,13 @@ fn output_is_byte_identical_for_any_thread_count() {
             out
         })
         .collect();
-    for f in ["synthetic.csv", "train.csv", "mia_roc.csv", "summary.md"] {
+    for f in [
+        "synthetic.csv",
+        "train.csv",
+        "mia_roc.csv",
+        "summary.md",
+        "report.html",
+    ] {
         let a = std::fs::read(outs[0].join(f)).unwrap();
         let b = std::fs::read(outs[1].join(f)).unwrap();
         assert!(a == b, "{f} differs between 1 and 3 threads");
