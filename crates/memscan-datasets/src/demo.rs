@@ -248,7 +248,11 @@ fn slice_z(seed: u64, patient: usize, slices: usize) -> Vec<f32> {
 
 /// Renders `n` images from consecutive patients starting at global patient index `first`.
 /// Returns `(patient index, slice index, pixels)` in order.
-fn render_patients(spec: &DemoSpec, first: usize, n: usize) -> Vec<(usize, usize, Vec<u8>)> {
+pub(crate) fn render_patients(
+    spec: &DemoSpec,
+    first: usize,
+    n: usize,
+) -> Vec<(usize, usize, Vec<u8>)> {
     let spp = spec.slices_per_patient;
     (0..n)
         .into_par_iter()

@@ -58,6 +58,20 @@ pub enum Error {
     /// A spec (demo, injection, image buffer) is inconsistent; the message says which field.
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
+    /// A file is not in the format its reader expects (IDX, `.inv3`, NIfTI geometry); the
+    /// message says what is wrong.
+    #[error("cannot decode {}: {what}", path.display())]
+    Format { path: PathBuf, what: String },
+    /// A NIfTI file could not be read.
+    #[error("cannot read NIfTI {}", path.display())]
+    Nifti {
+        path: PathBuf,
+        #[source]
+        source: nifti::NiftiError,
+    },
+    /// A real dataset is not in the cache.
+    #[error("dataset {name} is not in the cache ({}); run `cargo xtask datasets fetch {name}`", path.display())]
+    MissingCache { name: String, path: PathBuf },
     /// A name that is not one of the known [`crate::CopyTransform`] or [`crate::PhantomKind`] names.
     #[error("unknown {what} {name:?} (expected one of: {expected})")]
     UnknownName {

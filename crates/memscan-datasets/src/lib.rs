@@ -13,6 +13,12 @@
 //!   (patient of every real image): the input of `memscan scan` in the README's demo.
 //! - [`inject`](mod@inject): [`inject()`](fn@inject), the general form used by the benchmark harness: mix transformed
 //!   copies of training images into a set of novel images at a chosen rate.
+//! - [`kde`](mod@kde) and [`denoiser`](mod@denoiser): generators that memorize by
+//!   construction — Meehan et al.'s Gaussian KDE and Gu et al.'s closed-form optimal
+//!   denoiser with an EDM sampler — with ground truth ([`GenTruth`]).
+//! - [`real`]: readers for the fetched real datasets (IDX, InVesalius `.inv3`, NIfTI).
+//! - [`spec`]: [`DatasetSpec`] and [`build()`](fn@build), the benchmark's datasets with
+//!   splits by patient / volume.
 //! - `testutil` (feature `test-util`): fixtures for other crates' tests.
 //!
 //! Library code never prints and reads no environment. All randomness comes from explicit
@@ -37,11 +43,16 @@
 //! ```
 
 pub mod demo;
+pub mod denoiser;
 mod encode;
 mod error;
+pub mod generated;
 pub mod inject;
+pub mod kde;
 pub mod phantom;
+pub mod real;
 mod rng;
+pub mod spec;
 #[cfg(feature = "test-util")]
 pub mod testutil;
 pub mod transform;
@@ -49,7 +60,11 @@ pub mod transform;
 pub use demo::{
     read_groups, read_truth, write_demo, DemoPaths, DemoSpec, DemoTruth, GroupRow, TruthRow,
 };
+pub use denoiser::{denoiser, DenoiserSpec};
 pub use error::Error;
+pub use generated::{GenTruth, Generated};
 pub use inject::{inject, InjectRow, InjectSpec, Injected};
+pub use kde::{kde, KdeSpec};
 pub use phantom::{from_u8, render, render_u16, render_u8, to_u8, PatientParams, PhantomKind};
+pub use spec::{build, Dataset, DatasetSpec, Source};
 pub use transform::CopyTransform;

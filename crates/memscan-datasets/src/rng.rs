@@ -15,6 +15,9 @@ pub(crate) mod stage {
     pub const SELECT: u64 = 0x0053_454c_4543_5404; // choosing copied training images
     pub const SHUFFLE: u64 = 0x5348_5546_464c_4505; // synthetic order
     pub const PERTURB: u64 = 0x5045_5254_5552_4206; // copy transforms
+    pub const KDE: u64 = 0x4b44_4507; // KDE samples
+    pub const DENOISER: u64 = 0x4445_4e4f_4953_4508; // denoiser initial noise
+    pub const SPLIT: u64 = 0x5350_4c49_5409; // train/holdout/novel splits of real data
 }
 
 /// SplitMix64 finalizer: a bijective mix of 64 bits.

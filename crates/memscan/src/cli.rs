@@ -28,6 +28,27 @@ pub enum Command {
     /// Generate the built-in demo dataset (with known copies), audit it and check the result
     /// against the ground truth.
     Demo(DemoArgs),
+    /// Score the detectors against datasets with known memorization (a suite TOML, e.g.
+    /// datasets/suites/quick.toml); writes results.csv and results.md.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The suite file.
+    pub suite: PathBuf,
+    /// Output directory (default: reports/bench/NAME, NAME = the suite's name).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seed of every random choice (default: the suite's seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Keep every cell's .npy batches and truth.csv under OUT/data.
+    #[arg(long)]
+    pub keep_data: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Embedders available on the command line.
@@ -232,5 +253,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(code)
         }
         Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => {
+            let suite = memscan::bench::Suite::load(&args.suite)?;
+            let out = args
+                .out
+                .unwrap_or_else(|| PathBuf::from("reports/bench").join(&suite.name));
+            let opts = memscan::bench::BenchOptions {
+                seed: args.seed,
+                keep_data: args.keep_data.then(|| out.join("data")),
+            };
+            let report = memscan::bench::run(&suite, &opts, &BarReporter::new(args.quiet))?;
+            report.write(&out)?;
+            print!("{}", report.markdown());
+            println!("results written to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

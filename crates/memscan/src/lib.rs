@@ -12,6 +12,7 @@
 //! `memscan-report` writes them.
 
 mod audit;
+pub mod bench;
 mod budget;
 mod config;
 mod error;

@@ -1,5 +1,6 @@
 //! Integration tests of the memscan pipeline and binary (one test crate, topic modules).
 
+mod bench;
 mod cli;
 mod fixture;
 mod report;
