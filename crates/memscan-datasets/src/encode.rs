@@ -5,8 +5,10 @@
 
 use crate::error::Error;
 use image::codecs::png::PngEncoder;
+#[cfg(any(test, feature = "test-util"))]
 use image::codecs::tiff::TiffEncoder;
 use image::{ExtendedColorType, ImageEncoder};
+#[cfg(any(test, feature = "test-util"))]
 use std::io::Cursor;
 use std::path::Path;
 
@@ -41,11 +43,13 @@ pub(crate) fn png8(path: &Path, pixels: &[u8], size: u32) -> Result<(), Error> {
     write(path, &buf)
 }
 
+#[cfg(any(test, feature = "test-util"))]
 fn native_bytes(pixels: &[u16]) -> Vec<u8> {
     pixels.iter().flat_map(|v| v.to_ne_bytes()).collect()
 }
 
 /// Writes a 16-bit grayscale PNG.
+#[cfg(any(test, feature = "test-util"))]
 pub(crate) fn png16(path: &Path, pixels: &[u16], size: u32) -> Result<(), Error> {
     check_len(path, pixels.len(), size)?;
     let mut buf = Vec::new();
@@ -59,6 +63,7 @@ pub(crate) fn png16(path: &Path, pixels: &[u16], size: u32) -> Result<(), Error>
 }
 
 /// Writes a 16-bit grayscale TIFF.
+#[cfg(any(test, feature = "test-util"))]
 pub(crate) fn tiff16(path: &Path, pixels: &[u16], size: u32) -> Result<(), Error> {
     check_len(path, pixels.len(), size)?;
     let mut buf = Cursor::new(Vec::new());
