@@ -30,7 +30,8 @@
 //! Steps of [`ct`] and the variant chosen:
 //! 1. If the embeddings have more than `pca_dims` (64) columns, project all three sets onto the
 //!    top 64 principal axes of the training set (as dgm-eval's C_T preprocessing; see
-//!    [`CtConfig::pca_dims`]; covariance `D×D`, subspace iteration, seeded).
+//!    [`CtConfig::pca_dims`]; seeded subspace iteration on the covariance, implicit — never
+//!    forming the `D×D` matrix — when `2·N < D`; see `linalg`).
 //! 2. k-means cells fitted on the training set only (greedy k-means++, `restarts` seeded runs,
 //!    lowest inertia kept). Every set is assigned to the nearest centre.
 //! 3. `L(x)` by brute force inside each cell: memory is one distance per point (`O(N)`), time
@@ -686,5 +687,31 @@ mod tests {
         ));
         let zero = CtConfig { restarts: 0, ..cfg };
         assert!(ct(tr.view(), te.view(), te.view(), &zero).is_err());
+    }
+
+    /// Timing of C_T at the demo's image dimension (N = 300, D = 64×64 = 4096), where the
+    /// PCA dominates. Run with
+    /// `cargo test -p memscan-metrics --lib ct_timing_at_image_dimension -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing, not a check"]
+    fn ct_timing_at_image_dimension() {
+        // Low-rank structure (spectrum decaying like 1/k²) plus pixel noise, like images.
+        let (n, d, rank) = (300, 4096, 100);
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let basis = matrix(&gaussian(&mut rng, rank, d, &[]));
+        let make = |rng: &mut ChaCha8Rng| {
+            let z = matrix(&gaussian(rng, n, rank, &[]));
+            let scaled = Array2::from_shape_fn((n, rank), |(i, k)| z[[i, k]] / (1.0 + k as f32));
+            let noise = matrix(&gaussian(rng, n, d, &[]));
+            scaled.dot(&basis) + noise.mapv(|v| 0.1 * v)
+        };
+        let (tr, te, sy) = (make(&mut rng), make(&mut rng), make(&mut rng));
+        let t0 = std::time::Instant::now();
+        let c = ct(tr.view(), te.view(), sy.view(), &CtConfig::default()).unwrap();
+        println!(
+            "C_T at N = {n}, D = {d}: {:.3} in {:.2} s",
+            c.value,
+            t0.elapsed().as_secs_f64()
+        );
     }
 }
