@@ -6,7 +6,9 @@
 //! d1 and cosine histograms of synthetic vs holdout images with the calibrated thresholds
 //! `t_α` drawn; the membership-inference ROC curves on linear and log–log axes; the most-copied
 //! training images; and the gallery of the closest synthetic/train pairs with their
-//! amplified absolute-difference image, sortable by distance, cosine or ratio.
+//! amplified absolute-difference image, sortable by distance, cosine or ratio; the per-patient
+//! table (with groups); and the metadata leakage table of synthetic DICOM files (attribute
+//! names with ✔/✘ for "matches the training set", never the values).
 //!
 //! Everything is inline: CSS, hand-made SVG plots ([`crate::svg`]), PNG thumbnails as
 //! `data:image/png;base64,` URIs and a few lines of JavaScript that only reorder the gallery.
@@ -107,6 +109,7 @@ tr.absent td{color:var(--muted);font-style:italic}
 .pill.ok{color:#2b8a3e;border-color:#8ce99a;background:#ebfbee}
 .pill.info{color:#1c5fb8;border-color:#a5d8ff;background:#e7f5ff}
 ul.warn{margin:8px 0 0;padding-left:20px;color:#8a5a00}
+.scroll{overflow-x:auto}table.leakage td,table.leakage th{text-align:center}table.leakage td:first-child{text-align:left}td.hit{color:#c92a2a;font-weight:700}td.miss{color:#2b8a3e}
 .plots{display:flex;flex-wrap:wrap;gap:16px}
 .plots figure{margin:0;flex:1 1 520px;max-width:560px}
 .plots figcaption{font-size:12px;color:var(--muted);margin-top:4px}
@@ -177,6 +180,12 @@ pub fn render_html(out: &AuditOutput) -> String {
     }
     if !v.gallery.is_empty() {
         sections.push(("gallery", "Closest pairs", gallery(out)));
+    }
+    if let Some(p) = patients(s) {
+        sections.push(("patients", "Per patient", p));
+    }
+    if let Some(l) = leakage(s) {
+        sections.push(("leakage", "Metadata leakage", l));
     }
 
     let mut h = String::with_capacity(64 * 1024);
@@ -808,6 +817,135 @@ fn copied(s: &Summary, v: &Visuals) -> Option<String> {
     Some(h)
 }
 
+/// Rows shown in the per-patient and leakage tables (the full lists are in summary.json).
+const TABLE_ROWS: usize = 200;
+
+/// Per-patient table: group counts, the overlap check and the patients with copied images.
+fn patients(s: &Summary) -> Option<String> {
+    let g = &s.metrics.groups.as_ref()?.value;
+    let mut h = format!(
+        "<p class=\"small muted\">Groups from <b>{}</b>{}: {} with training images, {} with \
+         holdout images; {} in both train and holdout{}.</p>",
+        esc(&g.source),
+        if g.source == "file" {
+            " (--groups)"
+        } else {
+            " metadata (identifiers replaced by pseudonyms)"
+        },
+        g.n_train_groups,
+        g.n_holdout_groups,
+        g.overlap_train_holdout,
+        if g.overlap_train_holdout > 0 {
+            " <span class=\"pill bad\">the holdout is not independent of the training set</span>"
+        } else {
+            ""
+        }
+    );
+    if let Some(c) = &g.copied {
+        let _ = write!(
+            h,
+            "<p>{} of {} patients ({}) have at least one training image copied at the primary \
+             FPR.</p>",
+            c.count,
+            c.n_groups,
+            pct(c.fraction)
+        );
+    }
+    if g.copied_groups.is_empty() {
+        h.push_str("<p class=\"small muted\">No patient has a copied training image.</p>");
+        return Some(h);
+    }
+    h.push_str(
+        "<table class=\"patients\"><thead><tr><th>patient</th><th class=\"num\">train images\
+         </th><th class=\"num\">holdout images</th><th class=\"num\">copied train images</th>\
+         <th class=\"num\">copying synthetic images</th></tr></thead><tbody>",
+    );
+    for r in g.copied_groups.iter().take(TABLE_ROWS) {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&r.group),
+            r.n_train,
+            r.n_holdout,
+            r.copied_train,
+            r.copying_synthetic
+        );
+    }
+    h.push_str("</tbody></table>");
+    if g.copied_groups.len() > TABLE_ROWS {
+        let _ = write!(
+            h,
+            "<p class=\"small muted\">{} more in summary.json.</p>",
+            g.copied_groups.len() - TABLE_ROWS
+        );
+    }
+    Some(h)
+}
+
+/// Metadata leakage: synthetic files × identifying attribute names, ✔ when the value matches
+/// the training set. Never the values.
+fn leakage(s: &Summary) -> Option<String> {
+    let l = s.metrics.metadata_leakage.as_ref()?;
+    let m = &l.value;
+    let mut h = format!(
+        "<p>{} of {} synthetic DICOM images carry identifying attributes; {} carry a value \
+         that also occurs in the training set{}.</p><p class=\"small muted\">{} Only attribute \
+         names are shown, never their values.</p>",
+        m.n_with_identifying,
+        m.n_synthetic_dicom,
+        m.n_matching_training,
+        if m.n_matching_training > 0 {
+            " <span class=\"pill bad\">matches a training patient</span>"
+        } else {
+            ""
+        },
+        esc(&l.definition)
+    );
+    if m.images.is_empty() {
+        return Some(h);
+    }
+    let names: Vec<&String> = m.attributes.keys().collect();
+    h.push_str("<div class=\"scroll\"><table class=\"leakage\"><thead><tr><th>synthetic</th>");
+    for n in &names {
+        let _ = write!(h, "<th>{}</th>", esc(n));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for img in m.images.iter().take(TABLE_ROWS) {
+        let _ = write!(h, "<tr><td>{}</td>", esc(&img.synthetic));
+        for n in &names {
+            let cell = match img.attributes.iter().find(|a| &&a.name == n) {
+                Some(a) if a.matches_training => {
+                    "<td class=\"hit\" title=\"matches a training patient\">✔</td>"
+                }
+                Some(_) => "<td class=\"miss\" title=\"present, no training match\">✘</td>",
+                None => "<td class=\"muted\">·</td>",
+            };
+            h.push_str(cell);
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody><tfoot><tr><td>matches / present</td>");
+    for n in &names {
+        let c = &m.attributes[*n];
+        let _ = write!(h, "<td>{}/{}</td>", c.matches_training, c.present);
+    }
+    h.push_str("</tr></tfoot></table></div>");
+    if m.images.len() > TABLE_ROWS {
+        let _ = write!(
+            h,
+            "<p class=\"small muted\">{} more in summary.json.</p>",
+            m.images.len() - TABLE_ROWS
+        );
+    }
+    h.push_str(
+        "<p class=\"small muted\">✔ the value equals that attribute's value in some training \
+         image (for PatientID and the UIDs: a training patient); ✘ present but not in the \
+         training set; · absent.</p>",
+    );
+    Some(h)
+}
+
 fn gallery(out: &AuditOutput) -> String {
     let v = &out.visuals;
     let mut h = format!(
@@ -1074,6 +1212,7 @@ mod tests {
                 identifiability: None,
                 mdcr: None,
                 groups: None,
+                metadata_leakage: None,
                 absent,
             },
             verdict: Verdict {
@@ -1227,6 +1366,80 @@ mod tests {
         // The histogram still shows the synthetic distribution.
         assert!(html.contains("<section id=\"distributions\">"));
         assert_eq!(svgs(&html).len(), 2);
+    }
+
+    #[test]
+    fn patient_and_leakage_tables() {
+        use crate::summary::{
+            AttributeCount, GroupMetrics, GroupRow, LeakedAttribute, LeakingImage, MetadataLeakage,
+        };
+        let mut out = sample(true, 3);
+        let m = &mut out.summary.metrics;
+        m.groups = Some(Defined::new(
+            GroupMetrics {
+                n_train_groups: 4,
+                n_holdout_groups: 2,
+                overlap_train_holdout: 1,
+                copied: None,
+                mia: Default::default(),
+                ungrouped: Default::default(),
+                source: "patient".into(),
+                copied_groups: vec![GroupRow {
+                    group: "patient 3".into(),
+                    n_train: 5,
+                    n_holdout: 0,
+                    copied_train: 2,
+                    copying_synthetic: 7,
+                }],
+            },
+            "groups",
+        ));
+        m.metadata_leakage = Some(Defined::new(
+            MetadataLeakage {
+                n_synthetic_dicom: 2,
+                n_with_identifying: 1,
+                n_matching_training: 1,
+                attributes: [
+                    (
+                        "PatientID".to_string(),
+                        AttributeCount {
+                            present: 1,
+                            matches_training: 1,
+                        },
+                    ),
+                    (
+                        "StudyDate".to_string(),
+                        AttributeCount {
+                            present: 1,
+                            matches_training: 0,
+                        },
+                    ),
+                ]
+                .into(),
+                images: vec![LeakingImage {
+                    synthetic: "gen<1>.dcm".into(),
+                    attributes: vec![
+                        LeakedAttribute {
+                            name: "PatientID".into(),
+                            matches_training: true,
+                        },
+                        LeakedAttribute {
+                            name: "StudyDate".into(),
+                            matches_training: false,
+                        },
+                    ],
+                }],
+            },
+            "leakage",
+        ));
+        let html = render_html(&out);
+        assert!(html.contains("<section id=\"patients\">"));
+        assert!(html.contains("<td>patient 3</td>"));
+        assert!(html.contains("not independent of the training set"));
+        assert!(html.contains("<section id=\"leakage\">"));
+        assert!(html.contains("gen&lt;1&gt;.dcm"));
+        assert!(html.contains("<td class=\"hit\" title=\"matches a training patient\">✔</td>"));
+        assert!(html.contains("✘"));
     }
 
     #[test]

@@ -166,6 +166,21 @@ pub fn render_markdown(s: &Summary) -> String {
         );
     }
     if let Some(g) = &m.groups {
+        let _ = writeln!(
+            md,
+            "| patients ({}) | {} train, {} holdout | | {} in both train and holdout |",
+            g.value.source,
+            g.value.n_train_groups,
+            g.value.n_holdout_groups,
+            g.value.overlap_train_holdout
+        );
+        for (name, a) in &g.value.mia {
+            let _ = writeln!(
+                md,
+                "| patient-level mia.{name}.auc | {:.4} | | {} / {} patients |",
+                a.auc, a.n_members, a.n_nonmembers
+            );
+        }
         if let Some(c) = &g.value.copied {
             let _ = writeln!(
                 md,
@@ -175,6 +190,13 @@ pub fn render_markdown(s: &Summary) -> String {
                 c.n_groups
             );
         }
+    }
+    if let Some(l) = &m.metadata_leakage {
+        let _ = writeln!(
+            md,
+            "| synthetic DICOM with identifying attributes | {} of {} | | {} match the training set |",
+            l.value.n_with_identifying, l.value.n_synthetic_dicom, l.value.n_matching_training
+        );
     }
     for (name, why) in &m.absent {
         let _ = writeln!(md, "| {name} | — | | absent: {why} |");

@@ -115,6 +115,9 @@ pub struct Metrics {
     pub mdcr: Option<Defined<Mdcr>>,
     /// Per-patient (group) results, with `--groups`.
     pub groups: Option<Defined<GroupMetrics>>,
+    /// Identifying DICOM attributes carried by synthetic images (names and whether the value
+    /// matches the training set's metadata — never the values).
+    pub metadata_leakage: Option<Defined<MetadataLeakage>>,
     /// Metric name → why it is `null`.
     pub absent: BTreeMap<String, String>,
 }
@@ -134,6 +137,66 @@ pub struct GroupMetrics {
     pub mia: BTreeMap<String, AttackSummary>,
     /// Images without a group in the groups file, per role.
     pub ungrouped: BTreeMap<String, usize>,
+    /// Where the groups come from: `file` (`--groups`) or the metadata attribute
+    /// (`patient`, `study`, `series`, `volume`).
+    pub source: String,
+    /// The groups with at least one copied training image (at the primary FPR), most copies
+    /// first. Groups from DICOM metadata are named by pseudonyms (`patient 3`: the 3rd in
+    /// sorted order of the identifier), never by the identifier itself.
+    pub copied_groups: Vec<GroupRow>,
+}
+
+/// One group (patient) in [`GroupMetrics::copied_groups`].
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupRow {
+    pub group: String,
+    /// Training images of the group.
+    pub n_train: usize,
+    /// Holdout images of the group.
+    pub n_holdout: usize,
+    /// Training images of the group that are the nearest training image of a flagged
+    /// synthetic image.
+    pub copied_train: usize,
+    /// Flagged synthetic images whose nearest training image belongs to the group.
+    pub copying_synthetic: usize,
+}
+
+/// `metrics.metadata_leakage`: synthetic DICOM images that carry identifying attributes.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetadataLeakage {
+    /// Synthetic images with DICOM metadata.
+    pub n_synthetic_dicom: usize,
+    /// Synthetic images carrying at least one identifying attribute.
+    pub n_with_identifying: usize,
+    /// Synthetic images with at least one attribute whose value occurs in the training set.
+    pub n_matching_training: usize,
+    /// Per attribute name: how many synthetic images carry it, and how many with a value
+    /// that occurs in the training set.
+    pub attributes: BTreeMap<String, AttributeCount>,
+    /// Every synthetic image carrying identifying attributes, in input order.
+    pub images: Vec<LeakingImage>,
+}
+
+/// Counts of one attribute in [`MetadataLeakage::attributes`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AttributeCount {
+    pub present: usize,
+    pub matches_training: usize,
+}
+
+/// One synthetic image in [`MetadataLeakage::images`].
+#[derive(Debug, Clone, Serialize)]
+pub struct LeakingImage {
+    pub synthetic: String,
+    pub attributes: Vec<LeakedAttribute>,
+}
+
+/// An identifying attribute of a synthetic image: its name and whether its value equals the
+/// value of the same attribute in some training image. The value itself is never reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeakedAttribute {
+    pub name: String,
+    pub matches_training: bool,
 }
 
 /// One calibrated copy rate.

@@ -2,7 +2,7 @@
 
 use crate::config::{AuditConfig, EmbedderKind, IndexKind};
 use crate::error::Error;
-use crate::groups::Groups;
+use crate::groups::{GroupBy, Groups};
 use crate::privacy;
 use memscan_embed::{embed_all, Embedder, PixelEmbedder};
 use memscan_index::{ExactIndex, Exclude, Index, Neighbours};
@@ -425,9 +425,25 @@ impl Audit {
             None
         };
 
+        // --- groups: --groups CSV, else --group-by metadata (default: patient if known) ----
         let groups = match &cfg.groups {
             Some(p) => Some(Groups::read(p)?),
-            None => None,
+            None => {
+                let sets: Vec<&ImageSet> = std::iter::once(&train).chain(&holdout).collect();
+                let by = cfg.group_by.unwrap_or(GroupBy::Patient);
+                let g = Groups::from_meta(by, &sets);
+                if g.is_none() && cfg.group_by.is_some_and(|b| b != GroupBy::None) {
+                    warn(
+                        &mut warnings,
+                        format!(
+                            "--group-by {}: no train or holdout image has that metadata; no \
+                             per-patient results",
+                            by.name()
+                        ),
+                    );
+                }
+                g
+            }
         };
         let hold_d_syn: Option<Vec<f64>> = nn_hold_syn
             .as_ref()
@@ -449,16 +465,25 @@ impl Audit {
             primary_flags: primary_flags.as_deref(),
             groups: groups.as_ref().map(|g| privacy::GroupAssignment {
                 groups: g,
-                train: g.assign(&train.root, &train_ids),
+                train: g.assign_set(&train),
                 holdout: holdout
                     .as_ref()
-                    .map(|h| g.assign(&h.root, &ids(h)))
+                    .map(|h| g.assign_set(h))
                     .unwrap_or_default(),
             }),
         };
         let extra = privacy::compute(&ctx, &mut timer.timings, &mut absent, &mut |m| {
             warn(&mut warnings, m)
         })?;
+
+        // --- metadata leakage (synthetic DICOM attributes vs training) ---------------------
+        let leakage = crate::leakage::check(&train.meta, &syn_ids, &synthetic.meta);
+        if let Some(why) = leakage.absent {
+            absent.insert("metadata_leakage".into(), why);
+        }
+        for w in leakage.warnings {
+            warn(&mut warnings, w);
+        }
 
         // --- rows -----------------------------------------------------------------------
         let synthetic_rows: Vec<SyntheticRow> = (0..n_syn)
@@ -525,6 +550,7 @@ impl Audit {
             identifiability: extra.identifiability,
             mdcr: extra.mdcr,
             groups: extra.groups,
+            metadata_leakage: leakage.metric,
             absent,
         };
         let verdict = verdict(&metrics, m.primary_fpr, n_exact, n_syn);

@@ -4,8 +4,10 @@ use crate::demo;
 use crate::progress::BarReporter;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use memscan::{Audit, AuditConfig, Budget, EmbedConfig, EmbedderKind, IndexConfig, IndexKind};
-use memscan_io::{BadInputPolicy, IoConfig};
+use memscan::{
+    Audit, AuditConfig, Budget, EmbedConfig, EmbedderKind, GroupBy, IndexConfig, IndexKind,
+};
+use memscan_io::{Axis, BadInputPolicy, IoConfig, SliceSelect};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -114,7 +116,118 @@ pub struct AuditArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub medical: MedicalArgs,
 }
+
+// --- medical inputs (DICOM / NIfTI) ------------------------------------------------------
+
+/// Options for DICOM and NIfTI inputs.
+#[derive(Debug, Args)]
+pub struct MedicalArgs {
+    /// Intensity window CENTER,WIDTH for DICOM/NIfTI gray images in rescaled units (HU for
+    /// CT), e.g. `40,80` (brain) or `40,400` (soft tissue). Default: CT soft tissue, other
+    /// DICOM and NIfTI percentile scaling.
+    #[arg(long, value_name = "C,W", value_parser = parse_window, allow_hyphen_values = true)]
+    pub window: Option<(f64, f64)>,
+    /// Axis NIfTI volumes are sliced along.
+    #[arg(long, value_enum, default_value_t = AxisArg::Axial)]
+    pub axis: AxisArg,
+    /// Keep only NIfTI slices A..B (A inclusive, B exclusive, 0-based; B is clamped).
+    #[arg(long, value_name = "A..B", value_parser = parse_slices)]
+    pub slices: Option<std::ops::Range<usize>>,
+    /// Drop pure-background NIfTI slices (maximum equals the volume's minimum).
+    #[arg(long)]
+    pub skip_empty_slices: bool,
+}
+
+/// NIfTI slicing axes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AxisArg {
+    Axial,
+    Coronal,
+    Sagittal,
+}
+
+/// `--group-by` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GroupByArg {
+    /// DICOM PatientID.
+    Patient,
+    /// DICOM StudyInstanceUID.
+    Study,
+    /// DICOM SeriesInstanceUID.
+    Series,
+    /// NIfTI file (and multi-frame DICOM file).
+    Volume,
+    /// No groups.
+    None,
+}
+
+fn parse_window(s: &str) -> Result<(f64, f64), String> {
+    let (c, w) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected CENTER,WIDTH (e.g. 40,400), got `{s}`"))?;
+    let num = |v: &str, what: &str| {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| format!("the window {what} `{v}` is not a finite number"))
+    };
+    let (c, w) = (num(c, "center")?, num(w, "width")?);
+    if w <= 0.0 {
+        return Err(format!("the window width must be positive, got {w}"));
+    }
+    Ok((c, w))
+}
+
+fn parse_slices(s: &str) -> Result<std::ops::Range<usize>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("expected A..B (e.g. 10..50), got `{s}`"))?;
+    let num = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("`{v}` is not a slice index (a non-negative integer)"))
+    };
+    let (a, b) = (num(a)?, num(b)?);
+    if a >= b {
+        return Err(format!(
+            "the slice range {a}..{b} is empty (A must be less than B)"
+        ));
+    }
+    Ok(a..b)
+}
+
+impl MedicalArgs {
+    fn apply(&self, io: &mut IoConfig) {
+        io.window = self.window;
+        io.axis = match self.axis {
+            AxisArg::Axial => Axis::Axial,
+            AxisArg::Coronal => Axis::Coronal,
+            AxisArg::Sagittal => Axis::Sagittal,
+        };
+        io.slices = (self.slices.is_some() || self.skip_empty_slices).then(|| SliceSelect {
+            range: self.slices.clone(),
+            skip_empty: self.skip_empty_slices,
+        });
+    }
+}
+
+impl GroupByArg {
+    fn to_group_by(self) -> GroupBy {
+        match self {
+            GroupByArg::Patient => GroupBy::Patient,
+            GroupByArg::Study => GroupBy::Study,
+            GroupByArg::Series => GroupBy::Series,
+            GroupByArg::Volume => GroupBy::Volume,
+            GroupByArg::None => GroupBy::None,
+        }
+    }
+}
+
+// --- end medical inputs ------------------------------------------------------------------
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
@@ -136,6 +249,10 @@ pub struct ScanArgs {
     /// per-patient results and a train/holdout patient-overlap check.
     #[arg(long)]
     pub groups: Option<PathBuf>,
+    /// Group images into patients by this metadata attribute (default: patient when the
+    /// train/holdout DICOM metadata has PatientIDs, else none); `--groups` overrides.
+    #[arg(long, value_enum)]
+    pub group_by: Option<GroupByArg>,
     /// Output directory for summary.json, synthetic.csv, train.csv, mia_roc.csv, summary.md,
     /// report.html.
     #[arg(long)]
@@ -183,6 +300,7 @@ pub fn audit_config(
         },
         ..IoConfig::default()
     };
+    a.medical.apply(&mut cfg.io);
     anyhow::ensure!(
         a.channels == 1 || a.channels == 3,
         "--channels must be 1 or 3"
@@ -248,6 +366,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let mut cfg = audit_config(args.train, args.synthetic, args.holdout, &args.audit)?;
             cfg.reference = args.reference;
             cfg.groups = args.groups;
+            cfg.group_by = args.group_by.map(GroupByArg::to_group_by);
             let (audit, code) = run_audit(&cfg, &args.out, args.audit.quiet)?;
             print_verdict(&audit, &args.out);
             Ok(code)

@@ -3,6 +3,7 @@
 
 use crate::budget::Budget;
 use crate::error::Error;
+use crate::groups::GroupBy;
 use memscan_io::IoConfig;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -100,8 +101,11 @@ pub struct AuditConfig {
     /// A second real set, disjoint from holdout, for the calibrated and density attacks; if
     /// absent, a seeded half of the holdout is used.
     pub reference: Option<PathBuf>,
-    /// `path,group` CSV mapping images to patients/studies.
+    /// `path,group` CSV mapping images to patients/studies (overrides `group_by`).
     pub groups: Option<PathBuf>,
+    /// Group images by this metadata attribute; `None`: by patient when the train or
+    /// holdout metadata has PatientIDs, else no groups.
+    pub group_by: Option<GroupBy>,
     pub io: IoConfig,
     pub embed: EmbedConfig,
     pub index: IndexConfig,
@@ -122,6 +126,7 @@ impl AuditConfig {
             holdout,
             reference: None,
             groups: None,
+            group_by: None,
             io: IoConfig::default(),
             embed: EmbedConfig::default(),
             index: IndexConfig::default(),

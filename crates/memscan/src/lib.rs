@@ -18,6 +18,7 @@ mod config;
 mod error;
 mod gallery;
 mod groups;
+mod leakage;
 mod privacy;
 
 pub use audit::Audit;
@@ -25,3 +26,4 @@ pub use budget::{Budget, Comparison};
 pub use config::{AuditConfig, EmbedConfig, EmbedderKind, IndexConfig, IndexKind, MetricsConfig};
 pub use error::Error;
 pub use gallery::{DIFF_GAIN, GALLERY_SIZE, THUMBNAIL_MAX};
+pub use groups::GroupBy;

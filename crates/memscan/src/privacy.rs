@@ -20,7 +20,7 @@ use memscan_metrics::mdcr::{mdcr, Mdcr};
 use memscan_metrics::mia::attacks::{self, DensityRatioConfig};
 use memscan_metrics::mia::{evaluate, evaluate_with_ci, sample::balanced_members, AttackResult};
 use memscan_metrics::{groups as mgroups, mia};
-use memscan_report::{AttackSummary, Defined, GroupMetrics, Mia, Timing, MIA_ATTACKS};
+use memscan_report::{AttackSummary, Defined, GroupMetrics, GroupRow, Mia, Timing, MIA_ATTACKS};
 use ndarray::{concatenate, Array2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -52,7 +52,8 @@ const DEF_IDENTIFIABILITY: &str = "Identifiability (synthcity, unweighted): frac
 const DEF_MDCR: &str = "mDCR (syntheval): median synthetic→train nearest distance divided by \
     the median train→train nearest-other distance; < 1 means synthetic images sit closer to \
     training images than training images sit to each other.";
-const DEF_GROUPS: &str = "Per-patient results from --groups: a patient is copied if any of its \
+const DEF_GROUPS: &str =
+    "Per-patient results (groups from --groups or --group-by): a patient is copied if any of its \
     training images is the nearest training image of a flagged synthetic image; patient-level \
     MIA scores a patient by the maximum score over its images. Ungrouped images count as \
     their own patient.";
@@ -445,8 +446,12 @@ fn group_metrics(
     for (role, a) in [("train", &g.train), ("holdout", &g.holdout)] {
         let n = a.iter().filter(|x| x.is_none()).count();
         if n > 0 {
+            let why = match g.groups.source_name() {
+                "file" => "are not in the groups file".to_string(),
+                by => format!("have no {by} identifier in their metadata"),
+            };
             (ab.warn)(format!(
-                "{n} {role} image(s) are not in the groups file; each counts as its own patient"
+                "{n} {role} image(s) {why}; each counts as its own patient"
             ));
             ungrouped.insert(role.to_string(), n);
         }
@@ -494,7 +499,13 @@ fn group_metrics(
             }
         }
     }
+    let copied_groups = match ctx.primary_flags {
+        Some(flags) => copied_group_rows(ctx.nn1_syn, flags, g),
+        None => Vec::new(),
+    };
     Ok(GroupMetrics {
+        source: g.groups.source_name().into(),
+        copied_groups,
         n_train_groups: train_g.iter().collect::<BTreeSet<_>>().len(),
         n_holdout_groups: hold_g.iter().collect::<BTreeSet<_>>().len(),
         overlap_train_holdout: overlap,
@@ -502,4 +513,49 @@ fn group_metrics(
         mia: mia_by_attack,
         ungrouped,
     })
+}
+
+/// The named groups with at least one copied training image, most copying synthetic images
+/// first (then by name).
+fn copied_group_rows(nn1: &[usize], flags: &[bool], g: &GroupAssignment<'_>) -> Vec<GroupRow> {
+    let n = g.groups.names.len();
+    let mut rows: Vec<GroupRow> = g
+        .groups
+        .names
+        .iter()
+        .map(|name| GroupRow {
+            group: name.clone(),
+            n_train: 0,
+            n_holdout: 0,
+            copied_train: 0,
+            copying_synthetic: 0,
+        })
+        .collect();
+    for x in g.train.iter().flatten() {
+        rows[*x as usize].n_train += 1;
+    }
+    for x in g.holdout.iter().flatten() {
+        rows[*x as usize].n_holdout += 1;
+    }
+    let mut per_train = vec![0usize; g.train.len()];
+    for (&j, &f) in nn1.iter().zip(flags) {
+        if f && j < per_train.len() {
+            per_train[j] += 1;
+        }
+    }
+    for (j, &c) in per_train.iter().enumerate() {
+        if let (Some(x), true) = (g.train[j], c > 0) {
+            let r = &mut rows[x as usize];
+            r.copied_train += 1;
+            r.copying_synthetic += c;
+        }
+    }
+    debug_assert_eq!(rows.len(), n);
+    rows.retain(|r| r.copying_synthetic > 0);
+    rows.sort_by(|a, b| {
+        b.copying_synthetic
+            .cmp(&a.copying_synthetic)
+            .then_with(|| a.group.cmp(&b.group))
+    });
+    rows
 }

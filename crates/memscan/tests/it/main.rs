@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod fixture;
+mod medical;
 mod report;
 mod scan;
 mod util;
