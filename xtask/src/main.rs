@@ -4,7 +4,11 @@
 //!   and the doc tests.
 //! - `bench`: the criterion benchmarks (`cargo bench -p memscan-benches`); extra arguments
 //!   are passed to criterion.
+//! - `bench perf`: memscan's exact and HNSW k-NN against faiss and hnswlib (see [`perf`]);
+//!   writes `reports/reference/perf.md`.
 //! - `demo`: the README's first command, `cargo run --release -- demo`.
+
+mod perf;
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -49,12 +53,13 @@ fn main() -> Result<()> {
             cargo(&["test", "--workspace", "--all-features"])?;
             Ok(())
         }
+        Some("bench") if rest.first() == Some(&"perf") => perf::run(&rest[1..]),
         Some("bench") => {
             let mut a = vec!["bench", "-p", "memscan-benches", "--bench", "main", "--"];
             a.extend(rest);
             cargo(&a)
         }
         Some("demo") => cargo(&["run", "--release", "--", "demo"]),
-        _ => bail!("usage: cargo xtask <ci | bench [criterion args] | demo>"),
+        _ => bail!("usage: cargo xtask <ci | bench [criterion args] | bench perf [opts] | demo>"),
     }
 }
