@@ -1,5 +1,6 @@
 //! memscan benchmarks: one module per pipeline stage, each exporting a criterion group.
 
 mod knn_exact;
+mod knn_hnsw;
 
-criterion::criterion_main!(knn_exact::benches);
+criterion::criterion_main!(knn_exact::benches, knn_hnsw::benches);

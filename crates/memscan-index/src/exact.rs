@@ -393,7 +393,9 @@ fn scan_row(
 }
 
 /// Exact squared Euclidean distance of two `f32` vectors, accumulated in `f64` in a fixed order.
-fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
+///
+/// The one exact distance of the crate: every distance an index returns is `sqrt` of this.
+pub(crate) fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
     let mut acc = [0.0f64; 4];
     let (ac, ar) = a.split_at(a.len() / 4 * 4);
     let (bc, br) = b.split_at(ac.len());
@@ -414,7 +416,7 @@ fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
 /// Squared norms of the rows of `data` (`n × d` row-major), in `f64` rounded to `f32`, after
 /// checking every value is finite and every squared norm is at most [`MAX_NORM2`].
 /// The first offending row (in row order) is reported.
-fn squared_norms(data: &[f32], d: usize, role: Role) -> Result<Vec<f32>, Error> {
+pub(crate) fn squared_norms(data: &[f32], d: usize, role: Role) -> Result<Vec<f32>, Error> {
     let norms: Vec<f64> = data
         .par_chunks(d)
         .map(|r| r.iter().map(|&x| x as f64 * x as f64).sum::<f64>())
@@ -448,6 +450,43 @@ fn squared_norms(data: &[f32], d: usize, role: Role) -> Result<Vec<f32>, Error> 
         .collect()
 }
 
+/// The shape checks of [`Index::search`] shared by every index: `nq × d` queries, `k`
+/// neighbours, `exclude` (see the trait's error list). Values are checked separately.
+pub(crate) fn check_search_args(
+    index: &dyn Index,
+    nq: usize,
+    d: usize,
+    k: usize,
+    exclude: Exclude,
+) -> Result<(), Error> {
+    let n = index.len();
+    if d != index.dim() {
+        return Err(Error::DimensionMismatch {
+            expected: index.dim(),
+            found: d,
+        });
+    }
+    if k == 0 {
+        return Err(Error::ZeroK);
+    }
+    let available = match exclude {
+        Exclude::None => n,
+        Exclude::SameIndex => {
+            if nq != n {
+                return Err(Error::ExcludeShape {
+                    queries: nq,
+                    base: n,
+                });
+            }
+            n.saturating_sub(1)
+        }
+    };
+    if k > available {
+        return Err(Error::NotEnoughPoints { k, available });
+    }
+    Ok(())
+}
+
 impl Index for ExactIndex {
     fn len(&self) -> usize {
         self.base.nrows()
@@ -465,31 +504,7 @@ impl Index for ExactIndex {
         exclude: Exclude,
     ) -> Result<Neighbours, Error> {
         let (nq, d) = queries.dim();
-        let n = self.len();
-        if d != self.dim() {
-            return Err(Error::DimensionMismatch {
-                expected: self.dim(),
-                found: d,
-            });
-        }
-        if k == 0 {
-            return Err(Error::ZeroK);
-        }
-        let available = match exclude {
-            Exclude::None => n,
-            Exclude::SameIndex => {
-                if nq != n {
-                    return Err(Error::ExcludeShape {
-                        queries: nq,
-                        base: n,
-                    });
-                }
-                n.saturating_sub(1)
-            }
-        };
-        if k > available {
-            return Err(Error::NotEnoughPoints { k, available });
-        }
+        check_search_args(self, nq, d, k, exclude)?;
         if nq == 0 {
             return Ok(Neighbours::empty(k));
         }

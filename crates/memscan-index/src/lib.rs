@@ -10,6 +10,11 @@
 //! - [`ExactIndex`]: exact search by blocked matrix products (`gemm`) with a bounded per-query
 //!   candidate list and an exact `f64` re-rank; memory linear in the number of points. See
 //!   [`exact`] for the algorithm and its exactness argument.
+//! - [`HnswIndex`]: approximate search on an HNSW graph (hnsw_rs, [`HnswConfig`]) whose
+//!   candidates are re-ranked exactly, plus an exact side list of the points the graph does not
+//!   reach; savable to and loadable from a directory. See [`hnsw`]. [`auto_threshold`] is the
+//!   base size from which it beats exact search on the reference machine.
+//! - [`verify_recall`]: recall@1 / recall@k ([`Recall`]) of one index against another.
 //! - [`Neighbours`]: the `n_queries × k` result table (base indices and **true Euclidean
 //!   distances**, never squared), each row ascending by `(distance, index)`.
 //! - [`Exclude`]: [`Exclude::SameIndex`] searches a set against itself without returning each
@@ -45,14 +50,18 @@
 mod candidates;
 mod error;
 pub mod exact;
+pub mod hnsw;
 mod neighbours;
+mod recall;
 
 use ndarray::ArrayView2;
 use serde::Serialize;
 
-pub use error::{Error, Role};
+pub use error::{Error, Role, SourceError};
 pub use exact::{ExactConfig, ExactIndex};
+pub use hnsw::{auto_threshold, HnswConfig, HnswIndex, HnswParameters};
 pub use neighbours::Neighbours;
+pub use recall::{verify_recall, Recall};
 
 /// Which base points a search must not return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -73,6 +82,8 @@ pub enum Exclude {
 pub enum IndexParameters {
     /// Parameters of an [`ExactIndex`].
     Exact(ExactConfig),
+    /// Parameters of an [`HnswIndex`], with its side-list size.
+    Hnsw(HnswParameters),
 }
 
 /// Description of an index for reports: kind, size and parameters.
@@ -81,7 +92,7 @@ pub enum IndexParameters {
 /// `{"kind":"exact","n":1000,"dim":128,"parameters":{"query_block":256,"base_block":1024,...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IndexInfo {
-    /// Index kind: `"exact"` (later also `"hnsw"`).
+    /// Index kind: `"exact"` or `"hnsw"`.
     pub kind: &'static str,
     /// Number of indexed (base) points.
     pub n: usize,
