@@ -302,3 +302,69 @@ fn bad_medical_flags_exit_2() {
     assert_eq!(cfg["axis"], "coronal");
     assert_eq!(cfg["slices"]["skip_empty"], true);
 }
+
+/// Writes a minimal NIfTI-1 float32 volume `nx × ny × nz` with distinct slices.
+fn write_nii(path: &Path, n: [i16; 3], seed: u32) {
+    let mut h = vec![0u8; 352];
+    h[0..4].copy_from_slice(&348i32.to_le_bytes());
+    let dims = [3i16, n[0], n[1], n[2], 1, 1, 1, 1];
+    for (i, d) in dims.iter().enumerate() {
+        h[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_le_bytes());
+    }
+    h[70..72].copy_from_slice(&16i16.to_le_bytes()); // float32
+    h[72..74].copy_from_slice(&32i16.to_le_bytes());
+    for i in 0..8 {
+        h[76 + 4 * i..80 + 4 * i].copy_from_slice(&1f32.to_le_bytes());
+    }
+    h[108..112].copy_from_slice(&352f32.to_le_bytes());
+    h[344..348].copy_from_slice(b"n+1\0");
+    let len = n.iter().map(|&x| x as usize).product::<usize>();
+    let p = pattern(seed);
+    for i in 0..len {
+        h.extend_from_slice(&f32::from(p[i % 64] + (i / 64) as u16 * 7).to_le_bytes());
+    }
+    std::fs::write(path, h).unwrap();
+}
+
+#[test]
+fn nifti_volumes_group_by_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["train", "holdout", "synthetic"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    write_nii(&d.join("train/a.nii"), [8, 8, 4], 1);
+    write_nii(&d.join("train/b.nii"), [8, 8, 4], 50);
+    write_nii(&d.join("holdout/a.nii"), [8, 8, 6], 100);
+    write_nii(&d.join("synthetic/s.nii"), [8, 8, 4], 1);
+    let (t, h, s) = (d.join("train"), d.join("holdout"), d.join("synthetic"));
+    let out = d.join("out");
+    // Default: no PatientIDs, so no groups; NIfTI is not DICOM, so no leakage metric.
+    let o = scan(&t, &h, &s, &out, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = summary(&out);
+    assert!(j["metrics"]["groups"].is_null());
+    assert!(j["metrics"]["metadata_leakage"].is_null());
+    let o = scan(
+        &t,
+        &h,
+        &s,
+        &out,
+        &["--group-by", "volume", "--slices", "1..3"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = summary(&out);
+    let g = &j["metrics"]["groups"];
+    assert_eq!(g["source"], "volume", "{g}");
+    assert_eq!(g["n_train_groups"], 2);
+    assert_eq!(g["n_holdout_groups"], 1);
+    // The same file name in train and holdout is two volumes, not an overlap.
+    assert_eq!(g["overlap_train_holdout"], 0);
+    assert_eq!(j["inputs"]["train"]["count"], 4);
+    // --group-by patient without PatientIDs: a warning, no groups.
+    let o = scan(&t, &h, &s, &out, &["--group-by", "patient"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = summary(&out);
+    assert!(j["metrics"]["groups"].is_null());
+    assert!(j["warnings"].to_string().contains("--group-by patient"));
+}
