@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::groups::{GroupBy, Groups};
 use crate::privacy;
 use memscan_embed::{embed_all, Embedder, PixelEmbedder};
-use memscan_index::{ExactIndex, Exclude, Index, Neighbours};
+use memscan_index::{verify_recall, ExactIndex, Exclude, HnswIndex, Index, Neighbours};
 use memscan_io::{ImageSet, Reporter};
 use memscan_metrics::{copies, copy_rate, profile, ratio};
 use memscan_report::{
@@ -223,16 +223,59 @@ impl Audit {
         };
 
         // --- neighbours -----------------------------------------------------------------
-        let train_index: Box<dyn Index> = match cfg.index.kind {
-            IndexKind::Exact => timer.time("index train", || {
+        let use_hnsw = match cfg.index.kind {
+            IndexKind::Exact => false,
+            IndexKind::Hnsw => true,
+            IndexKind::Auto => e_train.nrows() >= memscan_index::auto_threshold(),
+        };
+        let index_err = |source| Error::Index {
+            what: "building the train index",
+            source,
+        };
+        let train_index: Box<dyn Index> = if use_hnsw {
+            timer.time("index train (hnsw)", || {
+                HnswIndex::build(e_train.view(), &cfg.index.hnsw)
+                    .map(|i| Box::new(i) as Box<dyn Index>)
+                    .map_err(index_err)
+            })?
+        } else {
+            timer.time("index train", || {
                 ExactIndex::new(e_train.view())
                     .map(|i| Box::new(i) as Box<dyn Index>)
-                    .map_err(|source| Error::Index {
-                        what: "building the train index",
-                        source,
-                    })
-            })?,
+                    .map_err(index_err)
+            })?
         };
+        let mut index_json = serde_json::to_value(train_index.info()).expect("index info");
+        index_json["requested"] = serde_json::to_value(cfg.index.kind).expect("kind");
+        if use_hnsw && cfg.index.verify_recall > 0 {
+            let recall = timer.time("verify recall", || {
+                let exact = ExactIndex::new(e_train.view()).map_err(index_err)?;
+                let k = 2.min(e_train.nrows());
+                verify_recall(
+                    train_index.as_ref(),
+                    &exact,
+                    e_syn.view(),
+                    cfg.index.verify_recall,
+                    k,
+                    cfg.seed,
+                )
+                .map_err(|source| Error::Index {
+                    what: "verifying recall",
+                    source,
+                })
+            })?;
+            if recall.at_1 < 0.99 {
+                warn(
+                    &mut warnings,
+                    format!(
+                        "HNSW recall@1 is {:.4} on {} synthetic queries (< 0.99): raise \
+                         --ef-search or use --index exact",
+                        recall.at_1, recall.n
+                    ),
+                );
+            }
+            index_json["recall"] = serde_json::to_value(recall).expect("recall");
+        }
         let k = if train.images.len() >= 2 { 2 } else { 1 };
         if k == 1 {
             warn(
@@ -579,7 +622,7 @@ impl Audit {
             },
             config: serde_json::to_value(cfg).expect("config serializes"),
             embedder: serde_json::to_value(embedder.info()).expect("embedder info serializes"),
-            index: serde_json::to_value(train_index.info()).expect("index info serializes"),
+            index: index_json,
             metrics,
             verdict: Verdict {
                 budget_exceeded,

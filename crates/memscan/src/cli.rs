@@ -65,6 +65,10 @@ pub enum EmbedderArg {
 pub enum IndexArg {
     /// Exact search by blocked matrix products.
     Exact,
+    /// HNSW graph (hnsw_rs) with exact re-ranking of the candidates.
+    Hnsw,
+    /// Exact below the measured break-even size, HNSW above.
+    Auto,
 }
 
 /// Options shared by every command that runs an audit.
@@ -82,6 +86,23 @@ pub struct AuditArgs {
     /// Nearest-neighbour search.
     #[arg(long, value_enum, default_value_t = IndexArg::Exact)]
     pub index: IndexArg,
+    /// HNSW: links per node (2..=255).
+    #[arg(long = "hnsw-m", default_value_t = 16)]
+    pub hnsw_m: usize,
+    /// HNSW: candidate list width while building.
+    #[arg(long = "ef-construction", default_value_t = 100)]
+    pub ef_construction: usize,
+    /// HNSW: candidate list width while searching.
+    #[arg(long = "ef-search", default_value_t = 64)]
+    pub ef_search: usize,
+    /// HNSW: build with parallel insertion (faster, but the graph then depends on thread
+    /// timing; the default sequential build is reproducible).
+    #[arg(long = "hnsw-parallel")]
+    pub hnsw_parallel: bool,
+    /// HNSW: check recall@1 and recall@k on N synthetic queries against exact search
+    /// (reported under `index.recall`; a warning below 0.99).
+    #[arg(long = "verify-recall", value_name = "N", default_value_t = 0)]
+    pub verify_recall: usize,
     /// Target false-positive rate of the calibrated copy test (drives the `copy` column and
     /// the verdict). 0.01 and 0.001 are always reported as well.
     #[arg(long, default_value_t = 0.01)]
@@ -313,8 +334,22 @@ pub fn audit_config(
     cfg.index = IndexConfig {
         kind: match a.index {
             IndexArg::Exact => IndexKind::Exact,
+            IndexArg::Hnsw => IndexKind::Hnsw,
+            IndexArg::Auto => IndexKind::Auto,
         },
+        hnsw: memscan_index::HnswConfig {
+            m: a.hnsw_m,
+            ef_construction: a.ef_construction,
+            ef_search: a.ef_search,
+            deterministic: !a.hnsw_parallel,
+            ..Default::default()
+        },
+        verify_recall: a.verify_recall,
     };
+    cfg.index
+        .hnsw
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid HNSW parameters: {e}"))?;
     cfg.metrics = cfg.metrics.with_fprs(a.fpr, &extra)?;
     cfg.metrics.cosine_threshold = a.threshold;
     cfg.metrics.bootstrap = a.bootstrap;

@@ -29,11 +29,19 @@ pub enum IndexKind {
     /// Exact search by blocked matrix products.
     #[default]
     Exact,
+    /// Approximate search (hnsw_rs) with exact re-ranking of the candidates.
+    Hnsw,
+    /// Exact below [`memscan_index::auto_threshold`] training images, HNSW above.
+    Auto,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IndexConfig {
     pub kind: IndexKind,
+    /// Graph parameters when HNSW is used.
+    pub hnsw: memscan_index::HnswConfig,
+    /// Queries on which HNSW answers are checked against exact search (0 = none).
+    pub verify_recall: usize,
 }
 
 /// Parameters of the metrics.

@@ -206,3 +206,48 @@ fn without_holdout_the_calibrated_metrics_are_absent_not_zero() {
         "no calibrated flag without holdout"
     );
 }
+
+#[test]
+fn hnsw_index_finds_the_same_copies_as_exact_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_demo(
+        &data,
+        &DemoSpec {
+            size: 32,
+            ..DemoSpec::default()
+        },
+    )
+    .unwrap();
+    let exact = dir.path().join("exact");
+    let hnsw = dir.path().join("hnsw");
+    let fast = ["--size", "32", "--bootstrap", "0"];
+    let o = scan(&data, &exact, &fast, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut args = fast.to_vec();
+    args.extend(["--index", "hnsw", "--verify-recall", "100"]);
+    let o = scan(&data, &hnsw, &args, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&hnsw);
+    assert_eq!(s["index"]["kind"], "hnsw", "{}", s["index"]);
+    assert_eq!(s["index"]["requested"], "hnsw");
+    assert!(s["index"]["recall"]["at_1"].as_f64().unwrap() >= 0.99);
+    // Exact re-ranking: the same neighbours and distances, hence the same flags.
+    let a = csv_rows(&exact.join("synthetic.csv"));
+    let b = csv_rows(&hnsw.join("synthetic.csv"));
+    let same = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| x["train"] == y["train"] && x["distance"] == y["distance"])
+        .count();
+    assert!(
+        same as f64 >= 0.99 * a.len() as f64,
+        "{same} of {}",
+        a.len()
+    );
+    for (x, y) in a.iter().zip(&b) {
+        if x["copy"] == "true" {
+            assert_eq!(y["copy"], "true", "HNSW missed a copy: {x:?}");
+        }
+    }
+}
