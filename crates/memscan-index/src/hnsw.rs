@@ -61,9 +61,12 @@ use crate::{ExactIndex, Exclude, Index, IndexInfo, IndexParameters, Neighbours};
 
 /// Base size from which `--index auto` should pick HNSW over exact search.
 ///
-/// Measured on the 2-core reference machine for an all-pairs-sized workload (as many queries as
-/// base points, 128-d, 2 threads): see `reports/reference/perf.md`.
-pub const AUTO_THRESHOLD: usize = 400_000;
+/// From `reports/reference/perf.md` (2-core reference machine, 128-d, 2 threads, as many
+/// queries as base points, recall@1 ≥ 0.99): at 50k points HNSW (build + search) was 9–28×
+/// slower than exact; extrapolating exact ∝ N² against HNSW ∝ N log N puts the break-even
+/// between about 0.5 M and 1.9 M points depending on machine load. With fewer queries than
+/// base points exact search stays ahead even longer.
+pub const AUTO_THRESHOLD: usize = 1_000_000;
 
 /// Base size from which HNSW is expected to be faster than exact search ([`AUTO_THRESHOLD`]).
 pub fn auto_threshold() -> usize {
