@@ -16,6 +16,7 @@
 //! - [`kde`](mod@kde) and [`denoiser`](mod@denoiser): generators that memorize by
 //!   construction — Meehan et al.'s Gaussian KDE and Gu et al.'s closed-form optimal
 //!   denoiser with an EDM sampler — with ground truth ([`GenTruth`]).
+//! - [`moons`](mod@moons): scikit-learn-style two-moons toy data (Meehan et al.'s C_T curve).
 //! - [`real`]: readers for the fetched real datasets (IDX, InVesalius `.inv3`, NIfTI).
 //! - [`spec`]: [`DatasetSpec`] and [`build()`](fn@build), the benchmark's datasets with
 //!   splits by patient / volume.
@@ -49,6 +50,7 @@ mod error;
 pub mod generated;
 pub mod inject;
 pub mod kde;
+pub mod moons;
 pub mod phantom;
 pub mod real;
 mod rng;
@@ -65,6 +67,7 @@ pub use error::Error;
 pub use generated::{GenTruth, Generated};
 pub use inject::{inject, InjectRow, InjectSpec, Injected};
 pub use kde::{kde, KdeSpec};
+pub use moons::moons;
 pub use phantom::{from_u8, render, render_u16, render_u8, to_u8, PatientParams, PhantomKind};
 pub use spec::{build, Dataset, DatasetSpec, Source};
 pub use transform::CopyTransform;

@@ -18,6 +18,7 @@ pub(crate) mod stage {
     pub const KDE: u64 = 0x4b44_4507; // KDE samples
     pub const DENOISER: u64 = 0x4445_4e4f_4953_4508; // denoiser initial noise
     pub const SPLIT: u64 = 0x5350_4c49_5409; // train/holdout/novel splits of real data
+    pub const MOONS: u64 = 0x4d4f_4f4e_530a; // two-moons toy data
 }
 
 /// SplitMix64 finalizer: a bijective mix of 64 bits.

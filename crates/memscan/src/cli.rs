@@ -2,6 +2,7 @@
 
 use crate::demo;
 use crate::progress::BarReporter;
+use crate::reproduce;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use memscan::{
@@ -33,6 +34,23 @@ pub enum Command {
     /// Score the detectors against datasets with known memorization (a suite TOML, e.g.
     /// datasets/suites/quick.toml); writes results.csv and results.md.
     Bench(BenchArgs),
+    /// Recompute published results (Meehan et al.'s two-moons C_T curve, C_T saturation, the
+    /// ratio test's identity case, the SSCD threshold) and compare with the published values;
+    /// writes OUT/NAME.md and exits with 1 if a check fails.
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// The experiment (`all` runs each).
+    #[arg(value_enum)]
+    pub name: reproduce::Experiment,
+    /// Output directory for the NAME.md tables.
+    #[arg(long, default_value = "reports/reproduce")]
+    pub out: PathBuf,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -422,5 +440,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("results written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reproduce(args) => Ok(if reproduce::run(args.name, &args.out, args.seed)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }),
     }
 }

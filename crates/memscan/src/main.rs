@@ -3,6 +3,7 @@
 mod cli;
 mod demo;
 mod progress;
+mod reproduce;
 
 use clap::Parser;
 use std::process::ExitCode;
