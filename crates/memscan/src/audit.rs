@@ -515,15 +515,39 @@ impl Audit {
                     .unwrap_or_default(),
             }),
         };
-        let extra = privacy::compute(&ctx, &mut timer.timings, &mut absent, &mut |m| {
+        let mut metrics = Metrics {
+            copy_rate: copy_rates,
+            fixed_threshold: fixed,
+            ratio_rate: ratio_rate.as_ref().map(|r| r.value.rate),
+            ratio: ratio_rate,
+            similarity: Defined::new(similarity, DEF_SIMILARITY),
+            train_copied_fraction: train_copied.as_ref().map(|t| t.fraction),
+            train_copied: train_copied.as_ref().map(|t| {
+                Defined::new(
+                    TrainCopiedNamed::from_indices(t, &train_ids, &syn_ids),
+                    DEF_TRAIN_COPIED,
+                )
+            }),
+            mia: None,
+            authpct: None,
+            c_t: None,
+            dcr: None,
+            identifiability: None,
+            mdcr: None,
+            groups: None,
+            metadata_leakage: None,
+            absent,
+        };
+        let train_scores = privacy::compute(&ctx, &mut metrics, &mut timer.timings, &mut |m| {
             warn(&mut warnings, m)
         })?;
 
         // --- metadata leakage (synthetic DICOM attributes vs training) ---------------------
         let leakage = crate::leakage::check(&train.meta, &syn_ids, &synthetic.meta);
         if let Some(why) = leakage.absent {
-            absent.insert("metadata_leakage".into(), why);
+            metrics.absent.insert("metadata_leakage".into(), why);
         }
+        metrics.metadata_leakage = leakage.metric;
         for w in leakage.warnings {
             warn(&mut warnings, w);
         }
@@ -552,8 +576,8 @@ impl Audit {
                 copies: copies_per_train.as_ref().map(|c| c[j]),
                 nearest_synthetic: syn_ids[nn_train_syn.nearest(j).0 as usize].clone(),
                 distance: train_d_syn[j],
-                mia_member_sample: extra.member_sample[j],
-                mia_scores: extra.train_scores.iter().map(|s| s[j]).collect(),
+                mia_member_sample: train_scores.member_sample[j],
+                mia_scores: train_scores.scores.iter().map(|s| s[j]).collect(),
             })
             .collect();
 
@@ -573,29 +597,6 @@ impl Audit {
 
         // --- summary --------------------------------------------------------------------
         let n_exact = d1_syn.iter().filter(|&&d| d == 0.0).count();
-        let metrics = Metrics {
-            copy_rate: copy_rates,
-            fixed_threshold: fixed,
-            ratio_rate: ratio_rate.as_ref().map(|r| r.value.rate),
-            ratio: ratio_rate,
-            similarity: Defined::new(similarity, DEF_SIMILARITY),
-            train_copied_fraction: train_copied.as_ref().map(|t| t.fraction),
-            train_copied: train_copied.as_ref().map(|t| {
-                Defined::new(
-                    TrainCopiedNamed::from_indices(t, &train_ids, &syn_ids),
-                    DEF_TRAIN_COPIED,
-                )
-            }),
-            mia: extra.mia,
-            authpct: extra.authpct,
-            c_t: extra.c_t,
-            dcr: extra.dcr,
-            identifiability: extra.identifiability,
-            mdcr: extra.mdcr,
-            groups: extra.groups,
-            metadata_leakage: leakage.metric,
-            absent,
-        };
         let verdict = verdict(&metrics, m.primary_fpr, n_exact, n_syn);
         let metrics_json = serde_json::to_value(&metrics).expect("metrics serialize");
         let mut budgets = Vec::new();

@@ -139,7 +139,8 @@ pub struct AuditArgs {
     /// Bootstrap resamples for the MIA confidence intervals (0 = none).
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
-    /// Nearest synthetic images per query counted by the Monte Carlo attack.
+    /// Nearest synthetic images first searched per query by the Monte Carlo attack (queries
+    /// whose K nearest are all within ε are searched again with 4K, 16K…).
     #[arg(long = "mc-k", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub mc_k: u64,
     /// k-means cells for C_T (0 = automatic).

@@ -251,3 +251,69 @@ fn hnsw_index_finds_the_same_copies_as_exact_search() {
         }
     }
 }
+
+#[test]
+fn monte_carlo_counts_are_exact_whatever_mc_k() {
+    // With --mc-k 1 every query with a synthetic image inside ε saturates and is searched
+    // again; the scores must equal a search of all synthetic images at once.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = DemoSpec {
+        size: 16,
+        ..DemoSpec::default()
+    };
+    write_demo(&data, &spec).unwrap();
+    let column = |k: &str| -> Vec<String> {
+        let out = dir.path().join(format!("out-{k}"));
+        let o = scan(
+            &data,
+            &out,
+            &["--size", "16", "--mc-k", k, "--bootstrap", "0"],
+            None,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        csv_rows(&out.join("train.csv"))
+            .iter()
+            .map(|r| r["mia_monte_carlo_score"].clone())
+            .collect()
+    };
+    let (few, all) = (column("1"), column("100000"));
+    assert!(
+        few.iter()
+            .filter_map(|s| s.parse::<f64>().ok())
+            .any(|s| s > 0.0),
+        "some members have synthetic images within ε"
+    );
+    assert_eq!(few, all);
+}
+
+#[test]
+fn with_groups_the_reference_split_keeps_patients_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = DemoSpec {
+        size: 16,
+        ..DemoSpec::default()
+    };
+    let truth = write_demo(&data, &spec).unwrap();
+    let out = dir.path().join("out");
+    let groups = data.join("groups.csv").display().to_string();
+    assert!(!truth.groups.is_empty());
+    let o = scan(
+        &data,
+        &out,
+        &["--size", "16", "--groups", &groups, "--bootstrap", "0"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    let setup = s["metrics"]["mia"]["setup"].as_str().unwrap();
+    assert!(setup.contains("split by patient"), "{setup}");
+    let o = scan(&data, &out, &["--size", "16", "--bootstrap", "0"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let setup = summary(&out)["metrics"]["mia"]["setup"].clone();
+    assert!(
+        setup.as_str().unwrap().contains("split by image"),
+        "{setup}"
+    );
+}
