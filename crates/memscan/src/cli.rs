@@ -150,7 +150,8 @@ pub struct AuditArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Leave every pixel of real images out of the outputs: report.html then shows only the
-    /// synthetic thumbnails and the training images' ids.
+    /// training images' ids and the thumbnails of synthetic images that are not flagged as
+    /// copies (a flagged copy shows a training image, so it is withheld too).
     #[arg(long)]
     pub no_images: bool,
     /// No progress bars.
