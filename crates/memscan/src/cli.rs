@@ -31,6 +31,9 @@ pub enum Command {
     /// Generate the built-in demo dataset (with known copies), audit it and check the result
     /// against the ground truth.
     Demo(DemoArgs),
+    /// Embed a folder of images into a feature matrix (`OUT.npy` + `OUT.ids.txt`), the format
+    /// `memscan scan --features` reads. Streams: memory is bounded by the batch, not the set.
+    Embed(EmbedArgs),
     /// Score the detectors against datasets with known memorization (a suite TOML, e.g.
     /// datasets/suites/quick.toml); writes results.csv and results.md.
     Bench(BenchArgs),
@@ -157,8 +160,28 @@ pub struct AuditArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Cache of embeddings (of the real sets) and HNSW graphs (of the training set), keyed by
+    /// content hashes. Default: $XDG_CACHE_HOME/memscan, else ~/.cache/memscan.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
     #[command(flatten)]
     pub medical: MedicalArgs,
+}
+
+/// `$XDG_CACHE_HOME/memscan` (an absolute `XDG_CACHE_HOME`), else `$HOME/.cache/memscan`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let home = || {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".cache"))
+    };
+    xdg.or_else(home).map(|d| d.join("memscan"))
 }
 
 // --- medical inputs (DICOM / NIfTI) ------------------------------------------------------
@@ -272,6 +295,16 @@ impl GroupByArg {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
+    /// The roles are feature matrices: `(N, D)` float32/float64 `.npy` files (optional
+    /// `NAME.ids.txt` beside each, one id per line) instead of images, e.g. DINOv2/SSCD/CLIP
+    /// features computed elsewhere or written by `memscan embed`. Image options (--size,
+    /// --channels, --embedder, medical flags) are then unused.
+    #[arg(long)]
+    pub features: bool,
+    /// With --features: keep the features as given instead of L2-normalizing every row
+    /// (distances are reported in the space searched).
+    #[arg(long, requires = "features")]
+    pub no_normalize: bool,
     /// The generator's training images (folder or .npy/.npz file).
     #[arg(long)]
     pub train: PathBuf,
@@ -300,6 +333,58 @@ pub struct ScanArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub audit: AuditArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// The images: a folder (searched recursively, sorted) or a single file.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// The feature matrix to write (`.npy`); the ids go to `NAME.ids.txt` beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Feature space.
+    #[arg(long, value_enum, default_value_t = EmbedderArg::Pixel)]
+    pub embedder: EmbedderArg,
+    /// Side length images are resized to (pixels).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(4..=1024))]
+    pub size: u32,
+    /// Channels images are converted to (1 = gray, 3 = RGB).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub channels: u8,
+    /// Files decoded and embedded per batch (bounds memory: one batch of decoded images).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_files: u64,
+    /// Skip unreadable input files (with a warning) instead of failing.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub medical: MedicalArgs,
+}
+
+impl EmbedArgs {
+    /// The decoding configuration these flags describe.
+    pub fn io_config(&self) -> Result<IoConfig> {
+        anyhow::ensure!(
+            self.channels == 1 || self.channels == 3,
+            "--channels must be 1 or 3"
+        );
+        let mut io = IoConfig {
+            size: self.size,
+            channels: self.channels,
+            on_bad_input: if self.skip_bad {
+                BadInputPolicy::Skip
+            } else {
+                BadInputPolicy::Fail
+            },
+            ..IoConfig::default()
+        };
+        self.medical.apply(&mut io);
+        Ok(io)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -378,6 +463,14 @@ pub fn audit_config(
     cfg.budgets = budgets;
     cfg.seed = a.seed;
     cfg.no_images = a.no_images;
+    cfg.cache = if a.no_cache {
+        None
+    } else {
+        a.cache_dir
+            .clone()
+            .or_else(default_cache_dir)
+            .map(|dir| memscan::cache::CacheConfig { dir })
+    };
     Ok(cfg)
 }
 
@@ -419,6 +512,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => {
             let mut cfg = audit_config(args.train, args.synthetic, args.holdout, &args.audit)?;
+            if args.features {
+                cfg.features = Some(memscan::FeaturesConfig {
+                    normalize: !args.no_normalize,
+                });
+            }
             cfg.reference = args.reference;
             cfg.groups = args.groups;
             cfg.group_by = args.group_by.map(GroupByArg::to_group_by);
@@ -427,6 +525,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(code)
         }
         Command::Demo(args) => demo::run(&args),
+        Command::Embed(args) => crate::embed::run(&args),
         Command::Bench(args) => {
             let suite = memscan::bench::Suite::load(&args.suite)?;
             let out = args

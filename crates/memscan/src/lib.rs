@@ -14,8 +14,10 @@
 mod audit;
 pub mod bench;
 mod budget;
+pub mod cache;
 mod config;
 mod error;
+pub mod features;
 mod gallery;
 mod groups;
 mod leakage;
@@ -23,7 +25,9 @@ mod privacy;
 
 pub use audit::Audit;
 pub use budget::{Budget, Comparison};
-pub use config::{AuditConfig, EmbedConfig, EmbedderKind, IndexConfig, IndexKind, MetricsConfig};
+pub use config::{
+    AuditConfig, EmbedConfig, EmbedderKind, FeaturesConfig, IndexConfig, IndexKind, MetricsConfig,
+};
 pub use error::Error;
 pub use gallery::{DIFF_GAIN, GALLERY_SIZE, THUMBNAIL_MAX};
 pub use groups::GroupBy;

@@ -386,6 +386,7 @@ pub(crate) fn compute(
         let dcfg = DensityRatioConfig {
             pca_dims: m.density_pca_dims,
             seed: cfg.seed ^ STAGE_DENSITY,
+            ..DensityRatioConfig::default()
         };
         let dr = time_into(timings, "mia: density ratio", || {
             attacks::density_ratio(queries.view(), ctx.e_syn.view(), r.view(), &dcfg)
@@ -395,6 +396,9 @@ pub(crate) fn compute(
                 "pca_dims": d.dims,
                 "scott_factor_synthetic": d.scott_factor_synthetic,
                 "scott_factor_reference": d.scott_factor_reference,
+                "n_synthetic_kde": d.n_synthetic_kde,
+                "n_reference_kde": d.n_reference_kde,
+                "max_kde_points": dcfg.max_kde_points,
             });
             (d.scores, params)
         });
