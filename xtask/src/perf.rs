@@ -2,10 +2,11 @@
 //!
 //! 1. Creates `target/bench-venv` (Python venv; numpy, scikit-learn, faiss-cpu, hnswlib from
 //!    PyPI) unless it already imports them.
-//! 2. Builds `memscan-perf` (benches crate) in release, once plain and once with the `simd`
-//!    feature (hnsw_rs `simdeez_f`), and copies both into `target/bench-data`.
+//! 2. Builds `memscan-perf` (benches crate) in release and copies it into `target/bench-data`.
 //! 3. Per size `N`: writes seeded clustered 128-d train / synthetic (`m = N`, 1 % planted
-//!    near-copies) `.npy` files, then times memscan (exact, HNSW sweep) and the Python side
+//!    near-copies) `.npy` files, then times memscan (exact; HNSW sweep with the parallel graph
+//!    build, and for the first `--deterministic-sizes` sizes also with the deterministic
+//!    sequential build memscan uses by default) and the Python side
 //!    (faiss IndexFlatIP, scikit-learn brute, faiss IndexHNSWFlat, hnswlib), all with 2 threads
 //!    (`RAYON_NUM_THREADS=2`, `OMP_NUM_THREADS=2`), plus the machine's sgemm peak.
 //! 4. Writes `reports/reference/perf.md` (tables, ratios, the size where HNSW beats exact) and
@@ -24,16 +25,20 @@ const PY_SCRIPT: &str = include_str!("perf.py");
 struct Opts {
     sizes: Vec<usize>,
     efs: String,
+    /// The `ef_search` sweep of every size after the first (smaller: each swept `ef` costs a
+    /// self-check and a search of `N` points).
+    efs_large: String,
     seed: u64,
-    simd_sizes: usize,
+    deterministic_sizes: usize,
 }
 
 fn parse(args: &[&str]) -> Result<Opts> {
     let mut o = Opts {
         sizes: vec![50_000],
         efs: "16,32,64,128,256".into(),
+        efs_large: "16,32".into(),
         seed: 0,
-        simd_sizes: 1,
+        deterministic_sizes: 1,
     };
     let mut it = args.iter();
     while let Some(&a) = it.next() {
@@ -50,11 +55,13 @@ fn parse(args: &[&str]) -> Result<Opts> {
                     .collect::<Result<_>>()?
             }
             "--ef" => o.efs = val()?.to_string(),
+            "--ef-large" => o.efs_large = val()?.to_string(),
             "--seed" => o.seed = val()?.parse()?,
-            "--simd-sizes" => o.simd_sizes = val()?.parse()?,
+            "--deterministic-sizes" => o.deterministic_sizes = val()?.parse()?,
             _ => bail!(
-                "usage: cargo xtask bench perf [--sizes 50000,100000] [--ef 16,32,64] [--seed 0] \
-                 [--simd-sizes 1 (how many of the sizes also run the simd build)]"
+                "usage: cargo xtask bench perf [--sizes 50000,100000] [--ef 16,32,64 (first size)] \
+                 [--ef-large 16,32 (later sizes)] [--seed 0] [--deterministic-sizes 1 (how many \
+                 of the sizes also run memscan's deterministic sequential build)]"
             ),
         }
     }
@@ -105,28 +112,20 @@ fn ensure_venv(root: &Path) -> Result<PathBuf> {
     Ok(py)
 }
 
-fn build_perf(root: &Path, data: &Path, simd: bool) -> Result<PathBuf> {
-    let mut args = vec![
+fn build_perf(root: &Path, data: &Path) -> Result<PathBuf> {
+    crate::cargo(&[
         "build",
         "--release",
         "-p",
         "memscan-benches",
         "--bin",
         "memscan-perf",
-    ];
-    if simd {
-        args.extend(["--features", "simd"]);
-    }
-    crate::cargo(&args)?;
+    ])?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| if p.is_absolute() { p } else { root.join(p) })
         .unwrap_or_else(|| root.join("target"));
-    let dst = data.join(if simd {
-        "memscan-perf-simd"
-    } else {
-        "memscan-perf-scalar"
-    });
+    let dst = data.join("memscan-perf");
     std::fs::copy(target.join("release/memscan-perf"), &dst)
         .with_context(|| format!("copying memscan-perf to {}", dst.display()))?;
     Ok(dst)
@@ -140,14 +139,13 @@ pub fn run(args: &[&str]) -> Result<()> {
     let py = ensure_venv(&root)?;
     let script = data.join("perf.py");
     std::fs::write(&script, PY_SCRIPT)?;
-    let scalar = build_perf(&root, &data, false)?;
-    let simd = build_perf(&root, &data, true)?;
+    let perf = build_perf(&root, &data)?;
 
-    let gemm = run_json(Command::new(&scalar).arg("gemm-peak"))?;
+    let gemm = run_json(Command::new(&perf).arg("gemm-peak"))?;
     let mut results = Vec::new();
     for (i, &n) in o.sizes.iter().enumerate() {
         if !data.join(format!("planted_{n}.npy")).exists() {
-            run_json(Command::new(&scalar).args([
+            run_json(Command::new(&perf).args([
                 "gen",
                 &data.to_string_lossy(),
                 &n.to_string(),
@@ -157,17 +155,19 @@ pub fn run(args: &[&str]) -> Result<()> {
         }
         let dir = data.to_string_lossy().into_owned();
         let ns = n.to_string();
-        let rust = run_json(Command::new(&scalar).args(["run", &dir, &ns, &o.efs]))?;
-        let rust_simd = if i < o.simd_sizes {
-            run_json(Command::new(&simd).args(["run", &dir, &ns, &o.efs]))?
+        let efs = if i == 0 { &o.efs } else { &o.efs_large };
+        let memscan =
+            |mode: &str| run_json(Command::new(&perf).args(["run", &dir, &ns, efs, mode]));
+        let parallel = memscan("parallel")?;
+        let deterministic = if i < o.deterministic_sizes {
+            memscan("deterministic")?
         } else {
             Value::Null
         };
-        let python = run_json(Command::new(&py).arg(&script).args([&dir, &ns, &o.efs]))?;
-        results.push(
-            serde_json::json!({"n": n, "memscan": rust, "memscan_simd": rust_simd,
-                                         "python": python}),
-        );
+        let python = run_json(Command::new(&py).arg(&script).args([&dir, &ns, efs]))?;
+        results.push(serde_json::json!({"n": n, "memscan": parallel,
+                                        "memscan_deterministic": deterministic,
+                                        "python": python}));
         // Write after every size so a long run leaves partial results.
         write_report(&root, &o, &gemm, &results)?;
     }
@@ -215,12 +215,15 @@ fn write_report(root: &Path, o: &Opts, gemm: &Value, results: &[Value]) -> Resul
     writeln!(md, "# memscan k-NN performance (reference machine)\n")?;
     writeln!(
         md,
-        "Generated by `cargo xtask bench perf --sizes {} --ef {} --seed {}` on {} \
+        "Generated by `cargo xtask bench perf --sizes {} --ef {} --ef-large {} --seed {} \
+         --deterministic-sizes {}` on {} \
          ({} threads for every library: `RAYON_NUM_THREADS=2`, `OMP_NUM_THREADS=2`). \
          Raw numbers: `perf.json`.\n",
         sizes.join(","),
         o.efs,
+        o.efs_large,
         o.seed,
+        o.deterministic_sizes,
         cpu_model(),
         THREADS
     )?;
@@ -231,8 +234,11 @@ fn write_report(root: &Path, o: &Opts, gemm: &Value, results: &[Value]) -> Resul
          coordinate); 1 % of the synthetic rows are planted near-copies of training rows \
          (noise σ = 0.002). `k = 1`. Times are wall-clock seconds, index construction \
          included in every total. HNSW: M = 16, ef_construction = 100 for all three libraries; \
-         memscan inserts sequentially (deterministic mode) and re-ranks exactly; its build time \
-         includes the self-check that finds unreachable points.\n"
+         memscan re-ranks the graph's candidates exactly and its build time includes the \
+         self-check that finds unreachable points; it is timed with hnsw_rs's parallel insertion \
+         (2 threads, like hnswlib's and faiss's builds) and, where shown, with the sequential \
+         insertion of its deterministic mode (`scan`'s default; `--hnsw-parallel` selects the \
+         parallel build).\n"
     )?;
     writeln!(md, "## GEMM peak\n")?;
     writeln!(
@@ -271,15 +277,15 @@ fn write_report(root: &Path, o: &Opts, gemm: &Value, results: &[Value]) -> Resul
         let hl = matched(&r["python"]["hnswlib"]["sweep"]).cloned();
         let hl_total = hl.as_ref().map(|e| f(&e["total_s"])).unwrap_or(f64::NAN);
         let mut rows: Vec<(&str, f64, Option<Value>)> = vec![(
-            "memscan (hnsw_rs + re-rank)",
+            "memscan, parallel build",
             f(&r["memscan"]["hnsw"]["graph_s"]),
             matched(&r["memscan"]["hnsw"]["sweep"]).cloned(),
         )];
-        if !r["memscan_simd"].is_null() {
+        if !r["memscan_deterministic"].is_null() {
             rows.push((
-                "memscan, `simd` feature",
-                f(&r["memscan_simd"]["hnsw"]["graph_s"]),
-                matched(&r["memscan_simd"]["hnsw"]["sweep"]).cloned(),
+                "memscan, deterministic build",
+                f(&r["memscan_deterministic"]["hnsw"]["graph_s"]),
+                matched(&r["memscan_deterministic"]["hnsw"]["sweep"]).cloned(),
             ));
         }
         rows.push((
@@ -312,7 +318,7 @@ fn write_report(root: &Path, o: &Opts, gemm: &Value, results: &[Value]) -> Resul
                 e["planted"],
                 total / hl_total
             )?;
-            if name.starts_with("memscan (") {
+            if name == "memscan, parallel build" {
                 crossover_rows.push((
                     r["n"].as_f64().unwrap_or(0.0),
                     f(&r["memscan"]["exact"]["total_s"]),
@@ -322,7 +328,7 @@ fn write_report(root: &Path, o: &Opts, gemm: &Value, results: &[Value]) -> Resul
         }
     }
 
-    writeln!(md, "\n## Recall vs QPS (memscan HNSW, plain build)\n")?;
+    writeln!(md, "\n## Recall vs QPS (memscan HNSW, parallel build)\n")?;
     writeln!(md, "| N | ef_search | recall@1 | recall@10 (2000-query sample) | QPS | side list | planted found |")?;
     writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|")?;
     for r in results {
@@ -366,7 +372,7 @@ fn write_report(root: &Path, o: &Opts, gemm: &Value, results: &[Value]) -> Resul
 
     writeln!(
         md,
-        "\n## Where HNSW beats exact search (memscan, `m = N`)\n"
+        "\n## Where HNSW (parallel build) beats exact search (memscan, `m = N`)\n"
     )?;
     for &(n, te, th) in &crossover_rows {
         writeln!(

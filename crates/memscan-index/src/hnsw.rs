@@ -48,7 +48,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hnsw_rs::prelude::{AnnT, Hnsw, HnswIo};
 
@@ -63,18 +63,30 @@ use crate::error::{Error, Role, SourceError};
 use crate::exact::{check_search_args, squared_distance, squared_norms};
 use crate::{ExactIndex, Exclude, Index, IndexInfo, IndexParameters, Neighbours};
 
-/// Base size from which `--index auto` should pick HNSW over exact search.
+/// Training-set size from which `--index auto` picks HNSW over exact search, for the default
+/// deterministic (sequential) graph build.
 ///
-/// From `reports/reference/perf.md` (2-core reference machine, 128-d, 2 threads, as many
-/// queries as base points, recall@1 ≥ 0.99): at 50k points HNSW (build + search) was 9–28×
-/// slower than exact; extrapolating exact ∝ N² against HNSW ∝ N log N puts the break-even
-/// between about 0.5 M and 1.9 M points depending on machine load. With fewer queries than
-/// base points exact search stays ahead even longer.
-pub const AUTO_THRESHOLD: usize = 1_000_000;
+/// Measured on the 2-core reference machine (`reports/reference/perf.md`, 128-d, 2 threads,
+/// clustered vectors, `ef_search = 64`): at N = 100 000 exact search of N queries took 21.8 s;
+/// the HNSW graph 67.5 s with parallel insertion (about 3.5× that sequentially, from the 50k
+/// run), its self-check 38.5 s and each search of N queries 36.1 s. An audit searches the
+/// training index with three sets of about N queries (synthetic, holdout, train itself), so
+/// exact costs `3·c·N²` and HNSW `build + self-check + 3 searches ∝ N log N`; fitting both at
+/// 100k puts the break-even at ≈ 680 000 for the sequential build and ≈ 365 000 for the
+/// parallel one ([`AUTO_THRESHOLD_PARALLEL`]).
+pub const AUTO_THRESHOLD: usize = 700_000;
 
-/// Base size from which HNSW is expected to be faster than exact search ([`AUTO_THRESHOLD`]).
-pub fn auto_threshold() -> usize {
-    AUTO_THRESHOLD
+/// [`AUTO_THRESHOLD`] for the parallel graph build (`HnswConfig::deterministic == false`).
+pub const AUTO_THRESHOLD_PARALLEL: usize = 400_000;
+
+/// Training-set size from which HNSW is expected to be faster than exact search for an audit,
+/// for a deterministic (sequential) or parallel graph build ([`AUTO_THRESHOLD`]).
+pub fn auto_threshold(deterministic: bool) -> usize {
+    if deterministic {
+        AUTO_THRESHOLD
+    } else {
+        AUTO_THRESHOLD_PARALLEL
+    }
 }
 
 /// Largest accepted [`HnswConfig::m`]: hnsw_rs calls `process::exit` above 256 and stores `m`
@@ -303,27 +315,18 @@ impl HnswIndex {
     /// [`Error::Io`] if a file cannot be written or the directory cannot be renamed into place;
     /// [`Error::HnswLoad`] if hnsw_rs fails to dump the graph. On error `dir` is left as it was.
     pub fn save(&self, dir: &Path) -> Result<(), Error> {
-        let name = dir
-            .file_name()
-            .ok_or_else(|| Error::CacheInvalid {
-                path: dir.to_path_buf(),
-                reason: "the path has no final component to save into".into(),
-            })?
-            .to_string_lossy()
-            .into_owned();
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.tmp-"))
-            .tempdir_in(&parent)
-            .map_err(|e| Error::io(&parent, e))?;
+        crate::atomic_dir::replace_dir(
+            dir,
+            |p, e| Error::io(p, e),
+            |tmp| self.write_files(dir, tmp),
+        )
+    }
 
+    /// Writes the graph files and the manifest of [`save`](Self::save) into `tmp`.
+    fn write_files(&self, dir: &Path, tmp: &Path) -> Result<(), Error> {
         let dumped = self
             .graph
-            .file_dump(tmp.path(), GRAPH_BASENAME)
+            .file_dump(tmp, GRAPH_BASENAME)
             .map_err(|e| Error::HnswLoad {
                 path: dir.to_path_buf(),
                 source: SourceError::new(e),
@@ -336,7 +339,7 @@ impl HnswIndex {
         }
         let mut files = Vec::new();
         for file in GRAPH_FILES {
-            let path = tmp.path().join(file);
+            let path = tmp.join(file);
             let (size, sha256) = file_digest(&path)?;
             fs::File::open(&path)
                 .and_then(|f| f.sync_all())
@@ -357,37 +360,11 @@ impl HnswIndex {
             base_sha256: base_digest(self.base()),
             files,
         };
-        let manifest_path = tmp.path().join(MANIFEST);
+        let manifest_path = tmp.join(MANIFEST);
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         fs::write(&manifest_path, json)
             .and_then(|_| fs::File::open(&manifest_path)?.sync_all())
-            .map_err(|e| Error::io(&manifest_path, e))?;
-
-        // Swap into place: move an old index aside first (rename does not replace a non-empty
-        // directory), then rename the complete new one in, then delete the old one.
-        let trash = if dir.exists() {
-            let trash = tempfile::Builder::new()
-                .prefix(&format!(".{name}.old-"))
-                .tempdir_in(&parent)
-                .map_err(|e| Error::io(&parent, e))?;
-            fs::rename(dir, trash.path().join(&name)).map_err(|e| Error::io(dir, e))?;
-            Some(trash)
-        } else {
-            None
-        };
-        let tmp_path = tmp.keep();
-        if let Err(e) = fs::rename(&tmp_path, dir) {
-            let _ = fs::remove_dir_all(&tmp_path);
-            if let Some(trash) = &trash {
-                let _ = fs::rename(trash.path().join(&name), dir);
-            }
-            return Err(Error::io(dir, e));
-        }
-        if let Ok(d) = fs::File::open(&parent) {
-            let _ = d.sync_all();
-        }
-        drop(trash);
-        Ok(())
+            .map_err(|e| Error::io(&manifest_path, e))
     }
 
     /// Loads an index saved by [`save`](Self::save) from `dir`; `base` must be the vectors it

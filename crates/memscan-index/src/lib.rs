@@ -20,6 +20,7 @@
 //! - [`Exclude`]: [`Exclude::SameIndex`] searches a set against itself without returning each
 //!   point as its own neighbour (duplicates at other indices are still returned, at distance 0).
 //! - [`IndexInfo`]: what was searched and how, serialized verbatim into `summary.json`.
+//! - [`atomic_dir::replace_dir`]: write a whole directory atomically (saved graphs, caches).
 //! - [`Error`]: every validation failure (dimension mismatch, NaN/inf, `k` too large, ...).
 //!
 //! Results never depend on the number of threads: blocks are fixed by the configuration and
@@ -47,6 +48,7 @@
 //! # Ok::<(), memscan_index::Error>(())
 //! ```
 
+pub mod atomic_dir;
 mod candidates;
 mod error;
 pub mod exact;

@@ -166,22 +166,20 @@ mod tests {
         let base = array![[0.0f32], [1.0], [1.0], [5.0]];
         let exact = ExactIndex::new(base.view()).unwrap();
         let q = array![[0.0f32]];
-        // Returns point 2 (a tie of point 1) second: full recall.
+        // Point 2 (a tie of point 1) second: full recall. 1 then 3: first wrong, half the set.
+        for (idx, dist, want) in [
+            (vec![0, 2], vec![0.0, 1.0], (1.0, 1.0)),
+            (vec![1, 3], vec![1.0, 5.0], (0.0, 0.5)),
+        ] {
+            let answer = Fixed { n: 4, idx, dist };
+            let r = verify_recall(&answer, &exact, q.view(), 1, 2, 0).unwrap();
+            assert_eq!((r.at_1, r.at_k), want);
+        }
         let tie = Fixed {
             n: 4,
             idx: vec![0, 2],
             dist: vec![0.0, 1.0],
         };
-        let r = verify_recall(&tie, &exact, q.view(), 1, 2, 0).unwrap();
-        assert_eq!((r.at_1, r.at_k), (1.0, 1.0));
-        // Returns 1 then 3: first is wrong, half of the set is right.
-        let bad = Fixed {
-            n: 4,
-            idx: vec![1, 3],
-            dist: vec![1.0, 5.0],
-        };
-        let r = verify_recall(&bad, &exact, q.view(), 1, 2, 0).unwrap();
-        assert_eq!((r.at_1, r.at_k), (0.0, 0.5));
         // Size mismatch and no queries are errors.
         let small = Fixed {
             n: 3,

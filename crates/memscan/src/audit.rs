@@ -376,7 +376,9 @@ impl Audit {
         let use_hnsw = match cfg.index.kind {
             IndexKind::Exact => false,
             IndexKind::Hnsw => true,
-            IndexKind::Auto => e_train.nrows() >= memscan_index::auto_threshold(),
+            IndexKind::Auto => {
+                e_train.nrows() >= memscan_index::auto_threshold(cfg.index.hnsw.deterministic)
+            }
         };
         let index_err = |source| Error::Index {
             what: "building the train index",

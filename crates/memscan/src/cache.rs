@@ -210,48 +210,17 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     fs::File::open(path).and_then(|f| f.sync_all()).map_err(io)
 }
 
-/// Creates `dir` as a whole: `fill` writes into a temporary sibling directory, which then
-/// replaces `dir` by renames (an old `dir` is moved aside first and deleted after).
+/// Creates `dir` as a whole ([`memscan_index::atomic_dir::replace_dir`]): `fill` writes into a
+/// temporary sibling directory that then replaces `dir`.
 fn atomic_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<(), Error>) -> Result<(), Error> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::FeaturesIo { path, source }
-    };
-    let parent = dir.parent().expect("cache entries live in a folder");
-    let name = dir
-        .file_name()
-        .expect("cache entries have a name")
-        .to_string_lossy()
-        .into_owned();
-    fs::create_dir_all(parent).map_err(io(parent))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.tmp-"))
-        .tempdir_in(parent)
-        .map_err(io(parent))?;
-    fill(tmp.path())?;
-    let trash = if dir.exists() {
-        let trash = tempfile::Builder::new()
-            .prefix(&format!(".{name}.old-"))
-            .tempdir_in(parent)
-            .map_err(io(parent))?;
-        fs::rename(dir, trash.path().join(&name)).map_err(io(dir))?;
-        Some(trash)
-    } else {
-        None
-    };
-    let tmp_path = tmp.keep();
-    if let Err(e) = fs::rename(&tmp_path, dir) {
-        let _ = fs::remove_dir_all(&tmp_path);
-        if let Some(trash) = &trash {
-            let _ = fs::rename(trash.path().join(&name), dir);
-        }
-        return Err(io(dir)(e));
-    }
-    if let Ok(d) = fs::File::open(parent) {
-        let _ = d.sync_all();
-    }
-    drop(trash);
-    Ok(())
+    memscan_index::atomic_dir::replace_dir(
+        dir,
+        |path, source| Error::FeaturesIo {
+            path: path.to_path_buf(),
+            source,
+        },
+        fill,
+    )
 }
 
 #[cfg(test)]

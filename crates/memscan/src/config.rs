@@ -31,7 +31,7 @@ pub enum IndexKind {
     Exact,
     /// Approximate search (hnsw_rs) with exact re-ranking of the candidates.
     Hnsw,
-    /// Exact below [`memscan_index::auto_threshold`] training images, HNSW above.
+    /// Exact below [`memscan_index::auto_threshold`] training images (per build mode), HNSW above.
     Auto,
 }
 

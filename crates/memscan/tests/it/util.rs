@@ -3,10 +3,25 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The cache every test run of the binary uses unless a test passes its own `--cache-dir`: one
+/// fresh directory per test process under cargo's target tmpdir, so tests never read or write
+/// the user's `~/.cache/memscan`.
+fn test_cache_home() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("xdg-cache-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("temp cache dir")
+            .keep()
+    })
+}
+
 /// Runs the `memscan` binary with `args`, optionally with a rayon thread count.
+/// `XDG_CACHE_HOME` points at [`test_cache_home`].
 pub fn memscan(args: &[&str], threads: Option<usize>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_memscan"));
-    cmd.args(args);
+    cmd.args(args).env("XDG_CACHE_HOME", test_cache_home());
     if let Some(t) = threads {
         cmd.env("RAYON_NUM_THREADS", t.to_string());
     }
