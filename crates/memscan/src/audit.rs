@@ -4,7 +4,7 @@ use crate::config::{AuditConfig, EmbedderKind, IndexKind};
 use crate::error::Error;
 use crate::groups::{GroupBy, Groups};
 use crate::privacy;
-use memscan_embed::{embed_all, Embedder, PixelEmbedder};
+use memscan_embed::{embed_all, train as cnn_train, CnnEmbedder, Embedder, PixelEmbedder};
 use memscan_index::{verify_recall, ExactIndex, Exclude, HnswIndex, Index, Neighbours};
 use memscan_io::{ImageSet, Reporter};
 use memscan_metrics::{copies, copy_rate, profile, ratio};
@@ -55,6 +55,60 @@ pub(crate) fn time_into<T>(timings: &mut Vec<Timing>, stage: &str, f: impl FnOnc
         seconds: t0.elapsed().as_secs_f64(),
     });
     out
+}
+
+/// Builds the configured embedder; `--train-embedder` trains (or finds in the cache) a `cnn`
+/// on the training images first.
+fn make_embedder(
+    cfg: &AuditConfig,
+    train: &ImageSet,
+    reporter: &dyn Reporter,
+) -> Result<Box<dyn Embedder>, Error> {
+    let embed_err = |source| Error::Embed {
+        role: "train",
+        source,
+    };
+    let (channels, size) = (usize::from(cfg.io.channels), cfg.io.size as usize);
+    let load_cnn = |dir: &std::path::Path| -> Result<Box<dyn Embedder>, Error> {
+        let e = CnnEmbedder::load(dir).map_err(embed_err)?;
+        let m = e.config();
+        if m.size != size || m.in_channels != channels {
+            return Err(Error::Config(format!(
+                "the cnn model in {} expects {}-channel {}×{} images; run with --size {} \
+                 --channels {}",
+                dir.display(),
+                m.in_channels,
+                m.size,
+                m.size,
+                m.size,
+                m.in_channels
+            )));
+        }
+        Ok(Box::new(e))
+    };
+    match &cfg.embed.kind {
+        EmbedderKind::Pixel => Ok(Box::new(
+            PixelEmbedder::new(channels, size).map_err(embed_err)?,
+        )),
+        EmbedderKind::Cnn { dir } => load_cnn(dir.as_path()),
+        EmbedderKind::CnnTrain(t) => {
+            let tc = cnn_train::TrainConfig {
+                epochs: t
+                    .epochs
+                    .unwrap_or_else(|| cnn_train::default_epochs(train.images.len())),
+                batch: t.batch,
+                seed: t.seed,
+                ..cnn_train::TrainConfig::new(memscan_embed::cnn::Config::small(channels, size))
+            };
+            let model =
+                cnn_train::train_cached(&train.images, &train.hash, &tc, &t.cache_dir, reporter)
+                    .map_err(|source| Error::Embed {
+                        role: "train (training the cnn embedder)",
+                        source,
+                    })?;
+            load_cnn(model.dir.as_path())
+        }
+    }
 }
 
 fn load(
@@ -190,16 +244,7 @@ impl Audit {
         }
 
         // --- embed ----------------------------------------------------------------------
-        let embedder: Box<dyn Embedder> = match cfg.embed.kind {
-            EmbedderKind::Pixel => Box::new(
-                PixelEmbedder::new(usize::from(cfg.io.channels), cfg.io.size as usize).map_err(
-                    |source| Error::Embed {
-                        role: "train",
-                        source,
-                    },
-                )?,
-            ),
-        };
+        let embedder = timer.time("embedder", || make_embedder(cfg, &train, reporter))?;
         let embed = |role: &'static str, set: &ImageSet, timer: &mut Timer| {
             timer.time(&format!("embed {role}"), || {
                 embed_all(

@@ -23,7 +23,9 @@ mod privacy;
 
 pub use audit::Audit;
 pub use budget::{Budget, Comparison};
-pub use config::{AuditConfig, EmbedConfig, EmbedderKind, IndexConfig, IndexKind, MetricsConfig};
+pub use config::{
+    AuditConfig, CnnTrainConfig, EmbedConfig, EmbedderKind, IndexConfig, IndexKind, MetricsConfig,
+};
 pub use error::Error;
 pub use gallery::{DIFF_GAIN, GALLERY_SIZE, THUMBNAIL_MAX};
 pub use groups::GroupBy;
