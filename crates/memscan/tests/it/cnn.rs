@@ -102,12 +102,9 @@ fn train_embedder_then_scan_with_the_model() {
 
     // A model trained at another size is refused with a hint.
     let mut args = scan_args(dir.path(), &dir.path().join("out2"));
-    args.extend([
-        "--embedder".into(),
-        format!("cnn:{}", model.display()),
-        "--size".into(),
-        "20".into(),
-    ]);
+    let at = args.iter().position(|a| a == "--size").unwrap();
+    args[at + 1] = "20".into();
+    args.extend(["--embedder".into(), format!("cnn:{}", model.display())]);
     let o = run(&args);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--size 16"), "{}", stderr(&o));
