@@ -3,5 +3,11 @@
 mod embed;
 mod knn_exact;
 mod knn_hnsw;
+mod pipeline;
 
-criterion::criterion_main!(knn_exact::benches, knn_hnsw::benches, embed::benches);
+criterion::criterion_main!(
+    knn_exact::benches,
+    knn_hnsw::benches,
+    pipeline::benches,
+    embed::benches
+);

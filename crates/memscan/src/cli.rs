@@ -35,6 +35,9 @@ pub enum Command {
     /// Generate the built-in demo dataset (with known copies), audit it and check the result
     /// against the ground truth.
     Demo(DemoArgs),
+    /// Embed a folder of images into a feature matrix (`OUT.npy` + `OUT.ids.txt`), the format
+    /// `memscan scan --features` reads. Streams: memory is bounded by the batch, not the set.
+    Embed(EmbedArgs),
     /// Score the detectors against datasets with known memorization (a suite TOML, e.g.
     /// datasets/suites/quick.toml); writes results.csv and results.md.
     Bench(BenchArgs),
@@ -74,7 +77,8 @@ pub struct BenchArgs {
     /// (trained once per dataset on its training images) or `cnn:DIR`.
     #[arg(long = "embedder", value_name = "pixel|cnn|cnn:DIR")]
     pub embedders: Vec<String>,
-    /// Folder where `cnn` models trained by the bench are cached (default: temporary).
+    /// Cache folder (as `scan --cache-dir`): `cnn` models trained by the bench are kept in
+    /// DIR/cnn-models (default: a temporary folder). Embeddings are not cached by the bench.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// No progress bars.
@@ -143,10 +147,6 @@ pub struct AuditArgs {
     /// or reuse the model cached for the same training set and settings.
     #[arg(long)]
     pub train_embedder: bool,
-    /// Folder of cached cnn models (default: $XDG_CACHE_HOME/memscan, else
-    /// ~/.cache/memscan).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
     /// --train-embedder: passes over the training images (default: about 16,000 image
     /// presentations, 3 to 100 epochs).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -192,7 +192,8 @@ pub struct AuditArgs {
     /// Bootstrap resamples for the MIA confidence intervals (0 = none).
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
-    /// Nearest synthetic images per query counted by the Monte Carlo attack.
+    /// Nearest synthetic images first searched per query by the Monte Carlo attack (queries
+    /// whose K nearest are all within ε are searched again with 4K, 16K…).
     #[arg(long = "mc-k", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub mc_k: u64,
     /// k-means cells for C_T (0 = automatic).
@@ -202,14 +203,37 @@ pub struct AuditArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Leave every pixel of real images out of the outputs: report.html then shows only the
-    /// synthetic thumbnails and the training images' ids.
+    /// training images' ids and the thumbnails of synthetic images that are not flagged as
+    /// copies (a flagged copy shows a training image, so it is withheld too).
     #[arg(long)]
     pub no_images: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Cache of embeddings (of the real sets), HNSW graphs (of the training set) and, under
+    /// DIR/cnn-models, models trained by --train-embedder, keyed by content hashes. Default:
+    /// $XDG_CACHE_HOME/memscan, else ~/.cache/memscan.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the cache (a --train-embedder model is then trained into a
+    /// temporary folder and not kept).
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
     #[command(flatten)]
     pub medical: MedicalArgs,
+}
+
+/// `$XDG_CACHE_HOME/memscan` (an absolute `XDG_CACHE_HOME`), else `$HOME/.cache/memscan`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let home = || {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".cache"))
+    };
+    xdg.or_else(home).map(|d| d.join("memscan"))
 }
 
 // --- medical inputs (DICOM / NIfTI) ------------------------------------------------------
@@ -323,6 +347,16 @@ impl GroupByArg {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
+    /// The roles are feature matrices: `(N, D)` float32/float64 `.npy` files (optional
+    /// `NAME.ids.txt` beside each, one id per line) instead of images, e.g. DINOv2/SSCD/CLIP
+    /// features computed elsewhere or written by `memscan embed`. Image options (--size,
+    /// --channels, --embedder, medical flags) are then unused.
+    #[arg(long)]
+    pub features: bool,
+    /// With --features: keep the features as given instead of L2-normalizing every row
+    /// (distances are reported in the space searched).
+    #[arg(long, requires = "features")]
+    pub no_normalize: bool,
     /// The generator's training images (folder or .npy/.npz file).
     #[arg(long)]
     pub train: PathBuf,
@@ -445,6 +479,59 @@ pub fn train_embedder(a: &TrainEmbedderArgs) -> Result<ExitCode> {
 }
 
 #[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// The images: a folder (searched recursively, sorted) or a single file.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// The feature matrix to write (`.npy`); the ids go to `NAME.ids.txt` beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Feature space: `pixel`, or `cnn:DIR`, a model trained by `memscan train-embedder --out
+    /// DIR` (its --size and --channels must match).
+    #[arg(long, default_value = "pixel", value_name = "pixel|cnn:DIR")]
+    pub embedder: EmbedderArg,
+    /// Side length images are resized to (pixels).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(4..=1024))]
+    pub size: u32,
+    /// Channels images are converted to (1 = gray, 3 = RGB).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub channels: u8,
+    /// Files decoded and embedded per batch (bounds memory: one batch of decoded images).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_files: u64,
+    /// Skip unreadable input files (with a warning) instead of failing.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub medical: MedicalArgs,
+}
+
+impl EmbedArgs {
+    /// The decoding configuration these flags describe.
+    pub fn io_config(&self) -> Result<IoConfig> {
+        anyhow::ensure!(
+            self.channels == 1 || self.channels == 3,
+            "--channels must be 1 or 3"
+        );
+        let mut io = IoConfig {
+            size: self.size,
+            channels: self.channels,
+            on_bad_input: if self.skip_bad {
+                BadInputPolicy::Skip
+            } else {
+                BadInputPolicy::Fail
+            },
+            ..IoConfig::default()
+        };
+        self.medical.apply(&mut io);
+        Ok(io)
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Output directory (the generated images go to OUT/data).
     #[arg(long, default_value = "reports/demo")]
@@ -518,20 +605,15 @@ pub fn audit_config(
     cfg.budgets = budgets;
     cfg.seed = a.seed;
     cfg.no_images = a.no_images;
-    Ok(cfg)
-}
-
-/// The default model cache: `$XDG_CACHE_HOME/memscan`, else `~/.cache/memscan`, else
-/// `.memscan-cache` in the working directory.
-pub fn default_cache_dir() -> PathBuf {
-    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    if let Some(x) = nonempty("XDG_CACHE_HOME") {
-        PathBuf::from(x).join("memscan")
-    } else if let Some(h) = nonempty("HOME") {
-        PathBuf::from(h).join(".cache").join("memscan")
+    cfg.cache = if a.no_cache {
+        None
     } else {
-        PathBuf::from(".memscan-cache")
-    }
+        a.cache_dir
+            .clone()
+            .or_else(default_cache_dir)
+            .map(|dir| memscan::cache::CacheConfig { dir })
+    };
+    Ok(cfg)
 }
 
 fn embedder_kind(a: &AuditArgs) -> Result<EmbedderKind> {
@@ -544,7 +626,7 @@ fn embedder_kind(a: &AuditArgs) -> Result<EmbedderKind> {
         (EmbedderArg::Pixel, false) => EmbedderKind::Pixel,
         (EmbedderArg::Cnn(Some(dir)), false) => EmbedderKind::Cnn { dir: dir.clone() },
         (EmbedderArg::Cnn(None), true) => {
-            let mut t = CnnTrainConfig::new(a.cache_dir.clone().unwrap_or_else(default_cache_dir));
+            let mut t = CnnTrainConfig::new(None);
             t.epochs = a.embedder_epochs.map(|e| e as usize);
             t.batch = a.embedder_batch.map_or(t.batch, |b| b as usize);
             t.seed = a.seed;
@@ -596,6 +678,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => {
             let mut cfg = audit_config(args.train, args.synthetic, args.holdout, &args.audit)?;
+            if args.features {
+                cfg.features = Some(memscan::FeaturesConfig {
+                    normalize: !args.no_normalize,
+                });
+            }
             cfg.reference = args.reference;
             cfg.groups = args.groups;
             cfg.group_by = args.group_by.map(GroupByArg::to_group_by);
@@ -605,6 +692,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::TrainEmbedder(args) => train_embedder(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Embed(args) => crate::embed::run(&args),
         Command::Bench(args) => {
             let mut suite = memscan::bench::Suite::load(&args.suite)?;
             if !args.embedders.is_empty() {
@@ -620,7 +708,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let opts = memscan::bench::BenchOptions {
                 seed: args.seed,
                 keep_data: args.keep_data.then(|| out.join("data")),
-                cnn_cache: args.cache_dir,
+                cnn_cache: args.cache_dir.map(|d| d.join("cnn-models")),
             };
             let report = memscan::bench::run(&suite, &opts, &BarReporter::new(args.quiet))?;
             report.write(&out)?;

@@ -40,8 +40,10 @@ pub struct EmbedConfig {
 /// How `--embedder cnn --train-embedder` trains its model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CnnTrainConfig {
-    /// Folder of cached models (one sub-folder per training set × settings).
-    pub cache_dir: PathBuf,
+    /// Folder of cached models (one sub-folder per training set × settings). `None`: the
+    /// `cnn-models` folder of [`AuditConfig::cache`], or, without a cache (`--no-cache`), a
+    /// temporary folder that is removed after the audit.
+    pub cache_dir: Option<PathBuf>,
     /// Passes over the training images (`None`: [`memscan_embed::train::default_epochs`]).
     pub epochs: Option<usize>,
     /// Images per step (each gives two augmented views).
@@ -51,8 +53,9 @@ pub struct CnnTrainConfig {
 }
 
 impl CnnTrainConfig {
-    /// Defaults ([`memscan_embed::train::TrainConfig::new`]) with models cached in `cache_dir`.
-    pub fn new(cache_dir: PathBuf) -> Self {
+    /// Defaults ([`memscan_embed::train::TrainConfig::new`]) with models cached in `cache_dir`
+    /// (see [`CnnTrainConfig::cache_dir`]).
+    pub fn new(cache_dir: Option<PathBuf>) -> Self {
         let d = memscan_embed::train::TrainConfig::new(memscan_embed::cnn::Config::small(1, 64));
         CnnTrainConfig {
             cache_dir,
@@ -83,6 +86,20 @@ pub struct IndexConfig {
     pub hnsw: memscan_index::HnswConfig,
     /// Queries on which HNSW answers are checked against exact search (0 = none).
     pub verify_recall: usize,
+}
+
+/// Feature inputs (`--features`): the roles are `(N, D)` `.npy` matrices instead of images.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeaturesConfig {
+    /// L2-normalize every row before searching (default `true`; `--no-normalize` keeps the
+    /// given space). Distances are reported in the space searched.
+    pub normalize: bool,
+}
+
+impl Default for FeaturesConfig {
+    fn default() -> Self {
+        FeaturesConfig { normalize: true }
+    }
 }
 
 /// Parameters of the metrics.
@@ -155,6 +172,9 @@ pub struct AuditConfig {
     /// Group images by this metadata attribute; `None`: by patient when the train or
     /// holdout metadata has PatientIDs, else no groups.
     pub group_by: Option<GroupBy>,
+    /// `Some` when the roles are feature matrices (`--features`); `io` and `embed` are then
+    /// unused.
+    pub features: Option<FeaturesConfig>,
     pub io: IoConfig,
     pub embed: EmbedConfig,
     pub index: IndexConfig,
@@ -164,6 +184,10 @@ pub struct AuditConfig {
     pub seed: u64,
     /// Leave every pixel of real images (train, holdout) out of all outputs (`--no-images`).
     pub no_images: bool,
+    /// The on-disk cache of embeddings and HNSW graphs (`None`: `--no-cache`). Not part of
+    /// `summary.json`'s `config` (its lookups are under `runtime.cache`).
+    #[serde(skip)]
+    pub cache: Option<crate::cache::CacheConfig>,
 }
 
 impl AuditConfig {
@@ -176,6 +200,7 @@ impl AuditConfig {
             reference: None,
             groups: None,
             group_by: None,
+            features: None,
             io: IoConfig::default(),
             embed: EmbedConfig::default(),
             index: IndexConfig::default(),
@@ -183,6 +208,7 @@ impl AuditConfig {
             budgets: Vec::new(),
             seed: 0,
             no_images: false,
+            cache: None,
         }
     }
 }

@@ -14,8 +14,10 @@
 mod audit;
 pub mod bench;
 mod budget;
+pub mod cache;
 mod config;
 mod error;
+pub mod features;
 mod gallery;
 mod groups;
 mod leakage;
@@ -24,7 +26,8 @@ mod privacy;
 pub use audit::Audit;
 pub use budget::{Budget, Comparison};
 pub use config::{
-    AuditConfig, CnnTrainConfig, EmbedConfig, EmbedderKind, IndexConfig, IndexKind, MetricsConfig,
+    AuditConfig, CnnTrainConfig, EmbedConfig, EmbedderKind, FeaturesConfig, IndexConfig, IndexKind,
+    MetricsConfig,
 };
 pub use error::Error;
 pub use gallery::{DIFF_GAIN, GALLERY_SIZE, THUMBNAIL_MAX};

@@ -135,19 +135,21 @@ fn train_embedder_flag_trains_once_and_caches_by_training_set() {
     };
     let o = run(&with("a"));
     assert!(o.status.success(), "{}", stderr(&o));
-    let models: Vec<_> = std::fs::read_dir(&cache)
+    // Models live in the `cnn-models` folder of the one --cache-dir (beside embeddings/).
+    let model_dir = cache.join("cnn-models");
+    let models: Vec<_> = std::fs::read_dir(&model_dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(models.len(), 1, "{models:?}");
     assert!(models[0].starts_with("cnn-") && !models[0].ends_with(".partial"));
-    let weights = cache.join(&models[0]).join("model.safetensors");
+    let weights = model_dir.join(&models[0]).join("model.safetensors");
     let stamp = std::fs::metadata(&weights).unwrap().modified().unwrap();
 
     // Same training set and settings: the cached model is reused, not retrained.
     let o = run(&with("b"));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(&model_dir).unwrap().count(), 1);
     assert_eq!(
         std::fs::metadata(&weights).unwrap().modified().unwrap(),
         stamp
@@ -157,6 +159,17 @@ fn train_embedder_flag_trains_once_and_caches_by_training_set() {
         summary(&dir.path().join("b")),
     );
     assert_eq!(a["metrics"], b["metrics"]);
+    let outcome = |s: &serde_json::Value, entry: &str| {
+        s["runtime"]["cache"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["entry"] == entry)
+            .map(|r| r["outcome"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(outcome(&a, "cnn model").as_deref(), Some("miss"));
+    assert_eq!(outcome(&b, "cnn model").as_deref(), Some("hit"));
+    assert_eq!(outcome(&b, "embeddings train").as_deref(), Some("hit"));
 
     // `cnn` without a model or --train-embedder is a usage error.
     let mut args = scan_args(dir.path(), &dir.path().join("c"));

@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod cnn;
+mod features;
 mod fixture;
 mod medical;
 mod report;
