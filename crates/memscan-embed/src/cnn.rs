@@ -6,13 +6,18 @@
 //! Activations are NHWC (`B × H × W × C`), so that every layer is a matrix product over the
 //! last axis:
 //!
+//! * a fixed low-pass filter of the input ([`Config::smooth`] passes of `[1 2 1]/4`);
 //! * a k×k stride-k *patchify* stem (`C_in → widths[0]`, space-to-depth + matmul; k =
 //!   [`Config::stem`]);
 //! * per stage `i`: a 2×2 stride-2 patchify downsampling to `widths[i]` (not for stage 0,
 //!   the stem did it), then `blocks` pre-activation residual blocks
 //!   `x + conv₂(relu(conv₁(relu(x))))` of 3×3 stride-1 convolutions;
-//! * ReLU, then the last map flattened (default) or mean-pooled ([`Config::pool`]), and a
-//!   linear head to `dim` (128).
+//! * ReLU, then the last map pooled ([`Config::pool`]: GeM, mean or flattened), and a
+//!   linear head to `dim` (128): the descriptor;
+//! * for training only, a projection head `dim → proj → proj` ([`Config::proj`], SimCLR):
+//!   the contrastive loss is computed on the projection, so the descriptor keeps what the
+//!   loss's invariances would otherwise discard. It is saved with the weights (`proj.*`) but
+//!   never used to embed.
 //!
 //! The last map is `ceil(size / (stem · 2^(len(widths) − 1)))` pixels wide (a side that is not
 //! a multiple of the stride is zero-padded first).
@@ -29,7 +34,7 @@
 //! # Files
 //!
 //! A model directory holds `config.json` ([`Config`]) and `model.safetensors` (tensor names
-//! `stem.*`, `stages.{i}.down.*`, `stages.{i}.blocks.{j}.conv{1,2}.*`, `head.*`).
+//! `stem.*`, `stages.{i}.down.*`, `stages.{i}.blocks.{j}.conv{1,2}.*`, `head.*`, `proj.{0,1}.*`).
 
 use crate::im2col::im2col3;
 use crate::{error::Shape, Embedder, EmbedderInfo, Error};
@@ -88,6 +93,18 @@ pub struct Config {
     /// so the layout of the image counts; small shifts move it by a fraction of a cell).
     #[serde(default)]
     pub pool: Pool,
+    /// Width of the projection head used only by training (SimCLR): the loss sees
+    /// `dense₂(relu(dense₁(descriptor)))` (`dim → proj → proj`), the embedder the descriptor
+    /// itself. 0: no projection head (the loss sees the descriptor).
+    #[serde(default)]
+    pub proj: usize,
+    /// Passes of a fixed 3×3 binomial low-pass filter (`[1 2 1]/4` per axis, edges
+    /// replicated; `k` passes ≈ a Gaussian of σ = √(k/2) pixels) applied to the input before
+    /// the stem. It removes pixel-level texture and noise, whose exact pattern a sub-pixel
+    /// shift, rotation or resize (bilinear resampling) destroys, so the encoder cannot
+    /// identify images by it. 0: none.
+    #[serde(default)]
+    pub smooth: usize,
 }
 
 /// See [`Config::pool`].
@@ -97,7 +114,21 @@ pub enum Pool {
     #[default]
     Mean,
     Flatten,
+    /// Generalized mean (GeM, p = 3) over the map: shift-invariant like `mean`, but weighted
+    /// towards the strongest responses.
+    Gem,
 }
+
+/// The default [`Config::smooth`] for `size`-pixel inputs: 4 passes (σ ≈ 1.4 px) at 32
+/// pixels, scaled with the image so that σ stays the same fraction of it (σ² ∝ passes),
+/// 1 to 16 passes.
+pub fn smooth_passes(size: usize) -> usize {
+    let r = size as f64 / 32.0;
+    ((4.0 * r * r).round() as usize).clamp(1, 16)
+}
+
+/// The GeM exponent of [`Pool::Gem`].
+pub const GEM_P: f64 = 3.0;
 
 fn two() -> usize {
     2
@@ -110,7 +141,9 @@ impl Config {
     ///
     /// Chosen by measured training speed (`examples/train_speed.rs`, 2 busy cores, 56×56,
     /// batch 64): the 4×4 stem trains at ~85 images/s where the 2×2 stem manages ~30 and
-    /// widths 32/64/128 ~59.
+    /// widths 32/64/128 ~59. GeM pooling, a 128-wide projection head and input smoothing
+    /// ([`smooth_passes`]) were chosen by copy recall at α = 0.01 on the CT phantoms
+    /// (`examples/copy_recall.rs`; reports/reference/embedders-cnn.md).
     pub fn small(in_channels: usize, size: usize) -> Self {
         Config {
             in_channels,
@@ -120,7 +153,9 @@ impl Config {
             dim: 128,
             conv: ConvImpl::Im2col,
             stem: if size >= 48 { 4 } else { 2 },
-            pool: Pool::Flatten,
+            pool: Pool::Gem,
+            proj: 128,
+            smooth: smooth_passes(size),
         }
     }
 
@@ -315,6 +350,7 @@ pub struct Cnn {
     stem: Patchify,
     stages: Vec<Stage>,
     head: Dense,
+    proj: Option<(Dense, Dense)>,
 }
 
 impl Cnn {
@@ -351,15 +387,24 @@ impl Cnn {
         }
         let last = *cfg.widths.last().expect("validated non-empty");
         let head_in = match cfg.pool {
-            Pool::Mean => last,
+            Pool::Mean | Pool::Gem => last,
             Pool::Flatten => last * cfg.final_side() * cfg.final_side(),
         };
         let head = Dense::new(head_in, cfg.dim, vb.pp("head"))?;
+        let proj = if cfg.proj > 0 {
+            Some((
+                Dense::new(cfg.dim, cfg.proj, vb.pp("proj").pp(0))?,
+                Dense::new(cfg.proj, cfg.proj, vb.pp("proj").pp(1))?,
+            ))
+        } else {
+            None
+        };
         Ok(Cnn {
             cfg: cfg.clone(),
             stem,
             stages,
             head,
+            proj,
         })
     }
 
@@ -367,11 +412,20 @@ impl Cnn {
     pub fn config(&self) -> &Config {
         &self.cfg
     }
+
+    /// The training-only projection of descriptors ([`Config::proj`]); the identity without
+    /// a projection head.
+    pub fn project(&self, desc: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.proj {
+            Some((a, b)) => b.apply2(&a.apply2(desc)?.relu()?),
+            None => Ok(desc.clone()),
+        }
+    }
 }
 
 impl Module for Cnn {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let mut x = self.stem.forward(&(xs - 0.5)?)?;
+        let mut x = self.stem.forward(&(smooth(xs, self.cfg.smooth)? - 0.5)?)?;
         for s in &self.stages {
             if let Some(d) = &s.down {
                 x = d.forward(&x)?;
@@ -384,9 +438,32 @@ impl Module for Cnn {
         let pooled = match self.cfg.pool {
             Pool::Mean => x.mean(2)?.mean(1)?,
             Pool::Flatten => x.flatten_from(1)?,
+            Pool::Gem => x
+                .maximum(1e-6)?
+                .powf(GEM_P)?
+                .mean(2)?
+                .mean(1)?
+                .powf(1.0 / GEM_P)?,
         };
         self.head.apply2(&pooled)
     }
+}
+
+/// `passes` passes of the `[1 2 1]/4` filter along H and W of an NHWC tensor, edges
+/// replicated ([`Config::smooth`]). A constant input gives no gradient work: the input
+/// tensor is not a variable, so autograd records nothing here.
+fn smooth(x: &Tensor, passes: usize) -> candle_core::Result<Tensor> {
+    let mut x = x.clone();
+    for _ in 0..passes {
+        for dim in [1, 2] {
+            let n = x.dim(dim)?;
+            let p = x.pad_with_same(dim, 1, 1)?;
+            let sum =
+                ((p.narrow(dim, 0, n)? + p.narrow(dim, 2, n)?)? + (p.narrow(dim, 1, n)? * 2.0)?)?;
+            x = (sum * 0.25)?;
+        }
+    }
+    Ok(x)
 }
 
 /// Seeded initialization of every variable of `varmap` (candle cannot seed its CPU RNG):
@@ -564,6 +641,8 @@ mod tests {
             conv,
             stem: 2,
             pool: Pool::Flatten,
+            proj: 0,
+            smooth: 0,
         }
     }
 
@@ -609,6 +688,46 @@ mod tests {
                 .unwrap();
             assert!(diff < 1e-4, "{conv:?}: {diff}");
         }
+    }
+
+    #[test]
+    fn gem_pool_projection_head_and_input_smoothing() {
+        // Smoothing keeps a constant image constant and spreads a dot without losing mass.
+        let flat = Tensor::full(0.3f32, (1, 6, 6, 1), &Device::Cpu).unwrap();
+        let s = smooth(&flat, 2).unwrap().flatten_all().unwrap();
+        assert!(s
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .all(|v| (v - 0.3).abs() < 1e-6));
+        let mut dot = vec![0f32; 49];
+        dot[24] = 1.0;
+        let dot = Tensor::from_vec(dot, (1, 7, 7, 1), &Device::Cpu).unwrap();
+        let s = smooth(&dot, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!((s.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!((s[24] - 0.25).abs() < 1e-6 && (s[23] - 0.125).abs() < 1e-6);
+
+        // GeM: the descriptor keeps `dim`; the projection head only exists for training.
+        let c = Config {
+            pool: Pool::Gem,
+            proj: 24,
+            smooth: 1,
+            ..cfg(1, 16, ConvImpl::Im2col)
+        };
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let m = Cnn::new(&c, vb).unwrap();
+        init_varmap(&varmap, 1).unwrap();
+        let x = Tensor::rand(0f32, 1f32, (3, 16, 16, 1), &Device::Cpu).unwrap();
+        let d = m.forward(&x).unwrap();
+        assert_eq!(d.dims(), &[3, 32]);
+        assert_eq!(m.project(&d).unwrap().dims(), &[3, 24]);
+        assert!(varmap.data().lock().unwrap().contains_key("proj.1.weight"));
     }
 
     #[test]
