@@ -460,7 +460,7 @@ mod tests {
     fn loss_decreases_and_augmented_views_end_up_closer() {
         let imgs = phantoms(48, 16);
         let dir = tempfile::tempdir().unwrap();
-        let st = train(&imgs, &tiny(1, 8), dir.path(), false, &NoReporter).unwrap();
+        let st = train(&imgs, &tiny(1, 30), dir.path(), false, &NoReporter).unwrap();
         let first = st.history[0].loss;
         let last = st.history.last().unwrap().loss;
         assert!(last < first * 0.9, "loss {first} → {last}");
@@ -484,7 +484,27 @@ mod tests {
             .map(|(i, j)| sims[[i, j]])
             .sum::<f32>()
             / (n * (n - 1)) as f32;
-        assert!(pos > neg + 0.2, "positive cos {pos}, negative cos {neg}");
+        // The descriptor (before the training-only projection head) is not spread over the
+        // sphere like the projection is, so the check is by rank: an augmented view must be
+        // nearer its own image than the other images are, on average and for most images.
+        assert!(pos > neg, "positive cos {pos}, negative cos {neg}");
+        // Copies rotated by 7.5° (severity 0.5): most are nearest their own image.
+        let copies: Vec<Image> = imgs
+            .iter()
+            .map(|img| Image {
+                pixels: CopyTransform::Rotate.apply(&img.pixels, 16, 0.5, &mut rng),
+                ..img.clone()
+            })
+            .collect();
+        let c = embed_all(&e, &copies, "t", &NoReporter).unwrap();
+        let sims = a.dot(&c.t());
+        let found = (0..n)
+            .filter(|&i| (0..n).all(|j| j == i || sims[[j, i]] < sims[[i, i]]))
+            .count();
+        assert!(
+            found * 4 > 3 * n,
+            "{found} of {n} rotated copies nearest their own image"
+        );
     }
 
     #[test]
