@@ -22,6 +22,10 @@ pub enum Error {
     /// Invalid embedder configuration.
     #[error("invalid embedder configuration: {0}")]
     Config(String),
+    /// A learned model could not be loaded, run, trained or saved (the message names the
+    /// file or the step).
+    #[error("cnn model: {0}")]
+    Model(String),
 }
 
 /// An image shape `C×H×W`, for messages.

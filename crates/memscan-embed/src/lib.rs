@@ -15,9 +15,13 @@
 //! rows, so each embedder scales its output such that this distance is the one its
 //! literature uses (the pixel embedder: Gu et al.'s `‖x − y‖₂ / sqrt(C·H·W)`).
 
+pub mod cnn;
 mod error;
+pub mod im2col;
 mod pixel;
+pub mod train;
 
+pub use cnn::CnnEmbedder;
 pub use error::Error;
 pub use pixel::PixelEmbedder;
 

@@ -5,7 +5,7 @@ use crate::config::{AuditConfig, EmbedderKind, IndexKind};
 use crate::error::Error;
 use crate::groups::{GroupBy, Groups};
 use crate::privacy;
-use memscan_embed::{embed_all, Embedder, PixelEmbedder};
+use memscan_embed::{embed_all, train as cnn_train, CnnEmbedder, Embedder, PixelEmbedder};
 use memscan_index::{verify_recall, ExactIndex, Exclude, HnswIndex, Index, Neighbours};
 use memscan_io::{ImageSet, Reporter};
 use memscan_metrics::{copies, copy_rate, profile, ratio};
@@ -56,6 +56,82 @@ pub(crate) fn time_into<T>(timings: &mut Vec<Timing>, stage: &str, f: impl FnOnc
         seconds: t0.elapsed().as_secs_f64(),
     });
     out
+}
+
+/// Builds the configured embedder; `--train-embedder` trains (or finds in the cache) a `cnn`
+/// on the training images first. Returns the cache record of a trained model, if any.
+fn make_embedder(
+    cfg: &AuditConfig,
+    train: &ImageSet,
+    reporter: &dyn Reporter,
+) -> Result<(Box<dyn Embedder>, Option<Record>), Error> {
+    let embed_err = |source| Error::Embed {
+        role: "train",
+        source,
+    };
+    let (channels, size) = (usize::from(cfg.io.channels), cfg.io.size as usize);
+    let load_cnn = |dir: &std::path::Path| -> Result<Box<dyn Embedder>, Error> {
+        let e = CnnEmbedder::load(dir).map_err(embed_err)?;
+        let m = e.config();
+        if m.size != size || m.in_channels != channels {
+            return Err(Error::Config(format!(
+                "the cnn model in {} expects {}-channel {}×{} images; run with --size {} \
+                 --channels {}",
+                dir.display(),
+                m.in_channels,
+                m.size,
+                m.size,
+                m.size,
+                m.in_channels
+            )));
+        }
+        Ok(Box::new(e))
+    };
+    match &cfg.embed.kind {
+        EmbedderKind::Pixel => Ok((
+            Box::new(PixelEmbedder::new(channels, size).map_err(embed_err)?),
+            None,
+        )),
+        EmbedderKind::Cnn { dir } => Ok((load_cnn(dir.as_path())?, None)),
+        EmbedderKind::CnnTrain(t) => {
+            let tc = cnn_train::TrainConfig {
+                epochs: t
+                    .epochs
+                    .unwrap_or_else(|| cnn_train::default_epochs(train.images.len())),
+                batch: t.batch,
+                seed: t.seed,
+                ..cnn_train::TrainConfig::new(memscan_embed::cnn::Config::small(channels, size))
+            };
+            let train_err = |source| Error::Embed {
+                role: "train (training the cnn embedder)",
+                source,
+            };
+            let cache_dir = t
+                .cache_dir
+                .clone()
+                .or_else(|| cfg.cache.as_ref().map(|c| c.dir.join("cnn-models")));
+            let Some(cache_dir) = cache_dir else {
+                // No cache: train into a temporary folder, load the weights, drop the folder.
+                let tmp = tempfile::tempdir().map_err(|e| {
+                    train_err(memscan_embed::Error::Model(format!(
+                        "creating a temporary model folder: {e}"
+                    )))
+                })?;
+                cnn_train::train(&train.images, &tc, tmp.path(), false, reporter)
+                    .map_err(train_err)?;
+                return Ok((load_cnn(tmp.path())?, None));
+            };
+            let model =
+                cnn_train::train_cached(&train.images, &train.hash, &tc, &cache_dir, reporter)
+                    .map_err(train_err)?;
+            let record = Record {
+                entry: "cnn model".into(),
+                outcome: if model.trained { "miss" } else { "hit" },
+                path: model.dir.display().to_string(),
+            };
+            Ok((load_cnn(model.dir.as_path())?, Some(record)))
+        }
+    }
 }
 
 fn load(
@@ -210,16 +286,8 @@ fn ingest_images(
     }
 
     // --- embed ----------------------------------------------------------------------
-    let embedder: Box<dyn Embedder> = match cfg.embed.kind {
-        EmbedderKind::Pixel => Box::new(
-            PixelEmbedder::new(usize::from(cfg.io.channels), cfg.io.size as usize).map_err(
-                |source| Error::Embed {
-                    role: "train",
-                    source,
-                },
-            )?,
-        ),
-    };
+    let (embedder, model_record) =
+        timer.time("embedder", || make_embedder(cfg, &train, reporter))?;
     let embed = |role: &'static str, set: &ImageSet, timer: &mut Timer| {
         timer.time(&format!("embed {role}"), || {
             embed_all(
@@ -238,7 +306,7 @@ fn ingest_images(
         serde_json::to_string(&embedder.info()).expect("embedder info serializes"),
         serde_json::to_string(&cfg.io).expect("io config serializes")
     );
-    let mut records = Vec::new();
+    let mut records: Vec<Record> = model_record.into_iter().collect();
     let cache = cfg.cache.as_ref().filter(|_| embedder.cache_embeddings());
     let mut cached = |role: &'static str, set: &ImageSet, timer: &mut Timer| {
         let Some(cache) = cache else {

@@ -53,7 +53,7 @@
 //! prints: progress and warnings (e.g. a real dataset missing from the cache, which skips that
 //! dataset) go to the [`Reporter`].
 
-use crate::config::{AuditConfig, EmbedConfig, EmbedderKind};
+use crate::config::{AuditConfig, CnnTrainConfig, EmbedConfig, EmbedderKind};
 use crate::Audit;
 use memscan_datasets::{
     build, denoiser, inject, kde, CopyTransform, Dataset, DatasetSpec, DenoiserSpec, InjectSpec,
@@ -213,12 +213,7 @@ impl Suite {
         let embedders = file
             .embedders
             .iter()
-            .map(|e| match e.as_str() {
-                "pixel" => Ok(EmbedderKind::Pixel),
-                other => Err(bad(format!(
-                    "unknown embedder {other:?} (available: pixel)"
-                ))),
-            })
+            .map(|e| parse_embedder(e, dir).map_err(|e| bad(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let datasets = file
             .datasets
@@ -409,6 +404,10 @@ pub struct BenchRow {
     pub recall_01: Option<f64>,
     #[serde(rename = "f1@0.01")]
     pub f1_01: Option<f64>,
+    /// Share of the novel (not-copy) synthetic images flagged at α = 0.01: about α when the
+    /// threshold is calibrated well.
+    #[serde(rename = "novel_flag_rate@0.01")]
+    pub novel_flag_rate_01: Option<f64>,
     #[serde(rename = "est_rate@0.001")]
     pub est_rate_001: f64,
     #[serde(rename = "precision@0.001")]
@@ -434,6 +433,9 @@ pub struct BenchOptions {
     /// Keep each cell's `.npy` batches and `truth.csv` under this folder (`DATASET/CELL/`)
     /// instead of a temporary folder.
     pub keep_data: Option<PathBuf>,
+    /// Where the `cnn` embedder's models (trained once per dataset) are cached; default: a
+    /// `cnn-models` folder beside the cells' data (temporary unless `keep_data`).
+    pub cnn_cache: Option<PathBuf>,
 }
 
 /// The results of a bench run.
@@ -640,6 +642,30 @@ fn make_cell(ds: &Dataset, setting: &Setting, seed: u64) -> Result<Cell, memscan
     }
 }
 
+/// Parses a suite's (or `--embedder`'s) embedder name: `pixel`; `cnn`, trained once per
+/// dataset on its training images (the cache folder is set by [`run`] from
+/// [`BenchOptions::cnn_cache`]); `cnn:DIR`, a trained model (`DIR` relative to `base`).
+pub fn parse_embedder(name: &str, base: &Path) -> Result<EmbedderKind, crate::Error> {
+    match name {
+        "pixel" => Ok(EmbedderKind::Pixel),
+        "cnn" => Ok(EmbedderKind::CnnTrain(CnnTrainConfig::new(None))),
+        other => match other.strip_prefix("cnn:") {
+            Some(dir) if !dir.is_empty() => Ok(EmbedderKind::Cnn {
+                dir: base.join(dir),
+            }),
+            _ => Err(crate::Error::Config(format!(
+                "unknown embedder {other:?} (available: pixel, cnn, cnn:DIR)"
+            ))),
+        },
+    }
+}
+
+/// The seed of everything trained once per dataset (the cnn embedder), so that every cell
+/// of a dataset reuses one cached model.
+fn cell_seed_base(seed: u64, dataset: usize) -> u64 {
+    mix(seed, 0x636e_6e00 | dataset as u64)
+}
+
 fn ratio(a: usize, b: usize) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
 }
@@ -749,7 +775,16 @@ pub fn run(
                 path: truth_path.clone(),
                 source,
             })?;
-            for &embedder in &suite.embedders {
+            for embedder in &suite.embedders {
+                let mut embedder = embedder.clone();
+                if let EmbedderKind::CnnTrain(t) = &mut embedder {
+                    t.cache_dir = Some(
+                        opts.cnn_cache
+                            .clone()
+                            .unwrap_or_else(|| root.join("cnn-models")),
+                    );
+                    t.seed = cell_seed_base(seed, di);
+                }
                 let mut cfg = AuditConfig::new(
                     train_path.clone(),
                     syn_path.clone(),
@@ -760,7 +795,9 @@ pub fn run(
                     channels: 1,
                     ..IoConfig::default()
                 };
-                cfg.embed = EmbedConfig { kind: embedder };
+                cfg.embed = EmbedConfig {
+                    kind: embedder.clone(),
+                };
                 cfg.groups = Some(groups_path.clone());
                 cfg.seed = cell_seed;
                 let collect = Collect(Mutex::new(Vec::new()));
@@ -777,7 +814,7 @@ pub fn run(
                         notes.push(note);
                     }
                 }
-                rows.push(score(&ds, setting, embedder, &cell, &audit, secs));
+                rows.push(score(&ds, setting, &embedder, &cell, &audit, secs));
                 reporter.advance(1);
             }
         }
@@ -797,7 +834,7 @@ pub fn run(
 fn score(
     ds: &Dataset,
     setting: &Setting,
-    embedder: EmbedderKind,
+    embedder: &EmbedderKind,
     cell: &Cell,
     audit: &Audit,
     secs: f64,
@@ -824,6 +861,12 @@ fn score(
         .then(|| roc::auc(&scores, &truth).ok())
         .flatten();
     let (e1, p1, r1, f1) = prf(&flags[0], &truth);
+    let negatives = n - positives;
+    let false_flags = flags[0]
+        .iter()
+        .zip(&truth)
+        .filter(|(&f, &t)| f && !t)
+        .count();
     let (e2, p2, r2, f2) = prf(&flags[1], &truth);
     let mia = out
         .summary
@@ -837,9 +880,7 @@ fn score(
         dataset: ds.name.clone(),
         generator: setting.generator().into(),
         setting: setting.label(),
-        embedder: match embedder {
-            EmbedderKind::Pixel => "pixel".into(),
-        },
+        embedder: embedder.name().into(),
         n_train: ds.train.len(),
         n_holdout: ds.holdout.len(),
         n_synthetic: n,
@@ -850,6 +891,7 @@ fn score(
         precision_01: p1,
         recall_01: r1,
         f1_01: f1,
+        novel_flag_rate_01: ratio(false_flags, negatives),
         est_rate_001: e2,
         precision_001: p2,
         recall_001: r2,
@@ -916,7 +958,55 @@ impl BenchReport {
         s
     }
 
-    /// Writes `results.csv` and `results.md` into `out` (created if needed).
+    /// The embedders side by side (`embedders.md`), one row per dataset × injected
+    /// transform and one column group per embedder (in suite order): detection AUROC,
+    /// recall at the calibrated α = 0.01, and the share of novel images flagged at α = 0.01.
+    /// `None` when the run has no inject cells.
+    pub fn embedder_comparison(&self) -> Option<String> {
+        let mut embedders: Vec<&str> = Vec::new();
+        let mut keys: Vec<(&str, &str)> = Vec::new();
+        for r in self.rows.iter().filter(|r| r.generator == "inject") {
+            if !embedders.contains(&r.embedder.as_str()) {
+                embedders.push(&r.embedder);
+            }
+            if !keys.contains(&(r.dataset.as_str(), r.setting.as_str())) {
+                keys.push((&r.dataset, &r.setting));
+            }
+        }
+        if keys.is_empty() {
+            return None;
+        }
+        let mut s = String::from("| dataset | transform |");
+        let mut rule = String::from("|---|---|");
+        for e in &embedders {
+            s.push_str(&format!(" {e} AUROC | {e} R@0.01 | {e} novel@0.01 |"));
+            rule.push_str("---:|---:|---:|");
+        }
+        s.push('\n');
+        s.push_str(&rule);
+        s.push('\n');
+        for (d, t) in keys {
+            s.push_str(&format!("| {d} | {t} |"));
+            for e in &embedders {
+                match self.rows.iter().find(|r| {
+                    r.generator == "inject" && r.dataset == d && r.setting == t && r.embedder == *e
+                }) {
+                    Some(r) => s.push_str(&format!(
+                        " {} | {} | {} |",
+                        fmt(r.auroc),
+                        fmt(r.recall_01),
+                        fmt(r.novel_flag_rate_01)
+                    )),
+                    None => s.push_str(" – | – | – |"),
+                }
+            }
+            s.push('\n');
+        }
+        Some(s)
+    }
+
+    /// Writes `results.csv` and `results.md` (and `embedders.md` when there are inject cells,
+    /// see [`BenchReport::embedder_comparison`]) into `out` (created if needed).
     pub fn write(&self, out: &Path) -> Result<(), BenchError> {
         create_dir(out)?;
         let csv_path = out.join("results.csv");
@@ -938,7 +1028,12 @@ impl BenchReport {
         std::fs::write(&md, self.markdown()).map_err(|source| BenchError::Write {
             path: md.clone(),
             source,
-        })
+        })?;
+        if let Some(table) = self.embedder_comparison() {
+            let p = out.join("embedders.md");
+            std::fs::write(&p, table).map_err(|source| BenchError::Write { path: p, source })?;
+        }
+        Ok(())
     }
 }
 

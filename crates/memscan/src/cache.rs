@@ -59,7 +59,7 @@ pub enum Lookup<T> {
 /// One cache event, as `runtime.cache[]` of `summary.json` records it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
-    /// `embeddings train`, `hnsw train`, ….
+    /// `embeddings train`, `hnsw train`, `cnn model` (`--train-embedder`), ….
     pub entry: String,
     /// `hit`, `miss` (computed and stored), `rebuilt` (a corrupt entry was replaced),
     /// `store_failed` (computed, but the entry could not be written: see `warnings`).

@@ -6,7 +6,8 @@ use crate::reproduce;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use memscan::{
-    Audit, AuditConfig, Budget, EmbedConfig, EmbedderKind, GroupBy, IndexConfig, IndexKind,
+    Audit, AuditConfig, Budget, CnnTrainConfig, EmbedConfig, EmbedderKind, GroupBy, IndexConfig,
+    IndexKind,
 };
 use memscan_io::{Axis, BadInputPolicy, IoConfig, SliceSelect};
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ pub struct Cli {
 pub enum Command {
     /// Audit a synthetic image set against the training set it was generated from.
     Scan(ScanArgs),
+    /// Train the `cnn` embedder (self-supervised, contrastive) on a folder of images and write
+    /// the model directory for `scan --embedder cnn:DIR`.
+    TrainEmbedder(TrainEmbedderArgs),
     /// Generate the built-in demo dataset (with known copies), audit it and check the result
     /// against the ground truth.
     Demo(DemoArgs),
@@ -69,16 +73,49 @@ pub struct BenchArgs {
     /// Keep every cell's .npy batches and truth.csv under OUT/data.
     #[arg(long)]
     pub keep_data: bool,
+    /// Run these embedders instead of the suite's `embedders` (repeatable): `pixel`, `cnn`
+    /// (trained once per dataset on its training images) or `cnn:DIR`.
+    #[arg(long = "embedder", value_name = "pixel|cnn|cnn:DIR")]
+    pub embedders: Vec<String>,
+    /// Cache folder (as `scan --cache-dir`): `cnn` models trained by the bench are kept in
+    /// DIR/cnn-models (default: a temporary folder). Embeddings are not cached by the bench.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
 }
 
-/// Embedders available on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+/// An `--embedder` value (see [`EmbedderArg::from_str`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EmbedderArg {
-    /// Raw pixels; distance = RMS pixel difference (Gu et al.).
+    /// `pixel`: raw pixels; distance = RMS pixel difference (Gu et al.).
     Pixel,
+    /// `cnn` (trained on --train with --train-embedder) or `cnn:DIR` (a model written by
+    /// `memscan train-embedder --out DIR`).
+    Cnn(Option<PathBuf>),
+}
+
+impl std::str::FromStr for EmbedderArg {
+    type Err = String;
+
+    /// `pixel`, `cnn` or `cnn:DIR`. New embedders add a name (or a `name:ARG` prefix) here.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (s, None),
+        };
+        match (name, arg) {
+            ("pixel", None) => Ok(EmbedderArg::Pixel),
+            ("cnn", None) => Ok(EmbedderArg::Cnn(None)),
+            ("cnn", Some(dir)) if !dir.is_empty() => Ok(EmbedderArg::Cnn(Some(dir.into()))),
+            ("cnn", Some(_)) => Err("`cnn:` needs a model directory: --embedder cnn:DIR".into()),
+            _ => Err(format!(
+                "unknown embedder `{s}`; expected `pixel`, `cnn` (with --train-embedder) or \
+                 `cnn:DIR`"
+            )),
+        }
+    }
 }
 
 /// Nearest-neighbour search methods.
@@ -101,9 +138,22 @@ pub struct AuditArgs {
     /// Channels images are converted to (1 = gray, 3 = RGB).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
     pub channels: u8,
-    /// Feature space in which distances are measured.
-    #[arg(long, value_enum, default_value_t = EmbedderArg::Pixel)]
+    /// Feature space in which distances are measured: `pixel`; `cnn:DIR`, a model trained by
+    /// `memscan train-embedder --out DIR` (its --size and --channels must match); or `cnn`
+    /// with --train-embedder.
+    #[arg(long, default_value = "pixel", value_name = "pixel|cnn|cnn:DIR")]
     pub embedder: EmbedderArg,
+    /// With `--embedder cnn`: first train the cnn on the training images (self-supervised),
+    /// or reuse the model cached for the same training set and settings.
+    #[arg(long)]
+    pub train_embedder: bool,
+    /// --train-embedder: passes over the training images (default: about 32,000 image
+    /// presentations, 3 to 100 epochs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub embedder_epochs: Option<u64>,
+    /// --train-embedder: images per training step.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
+    pub embedder_batch: Option<u64>,
     /// Nearest-neighbour search.
     #[arg(long, value_enum, default_value_t = IndexArg::Exact)]
     pub index: IndexArg,
@@ -160,11 +210,13 @@ pub struct AuditArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Cache of embeddings (of the real sets) and HNSW graphs (of the training set), keyed by
-    /// content hashes. Default: $XDG_CACHE_HOME/memscan, else ~/.cache/memscan.
+    /// Cache of embeddings (of the real sets), HNSW graphs (of the training set) and, under
+    /// DIR/cnn-models, models trained by --train-embedder, keyed by content hashes. Default:
+    /// $XDG_CACHE_HOME/memscan, else ~/.cache/memscan.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Neither read nor write the cache.
+    /// Neither read nor write the cache (a --train-embedder model is then trained into a
+    /// temporary folder and not kept).
     #[arg(long, conflicts_with = "cache_dir")]
     pub no_cache: bool,
     #[command(flatten)]
@@ -336,6 +388,97 @@ pub struct ScanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TrainEmbedderArgs {
+    /// Training images (folder or .npy/.npz file), usually the generator's training set.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Model directory to write (config.json, model.safetensors, train_state.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Passes over the images (default: about 32,000 image presentations, 3 to 100 epochs).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub epochs: Option<u64>,
+    /// Images per step (each gives two augmented views).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
+    pub batch: Option<u64>,
+    /// Seed of the initialization, shuffling and augmentations.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Side length images are resized to (scan with the same --size).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(4..=1024))]
+    pub size: u32,
+    /// Channels images are converted to (1 = gray, 3 = RGB).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub channels: u8,
+    /// NT-Xent temperature (default: the trainer's).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// AdamW learning rate (default: the trainer's).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Continue after the last finished epoch saved in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Skip unreadable input files instead of failing.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs `memscan train-embedder`.
+pub fn train_embedder(a: &TrainEmbedderArgs) -> Result<ExitCode> {
+    use memscan_embed::{cnn, train};
+    anyhow::ensure!(
+        a.channels == 1 || a.channels == 3,
+        "--channels must be 1 or 3"
+    );
+    let reporter = BarReporter::new(a.quiet);
+    let io = IoConfig {
+        size: a.size,
+        channels: a.channels,
+        on_bad_input: if a.skip_bad {
+            BadInputPolicy::Skip
+        } else {
+            BadInputPolicy::Fail
+        },
+        ..IoConfig::default()
+    };
+    let set = memscan_io::load(&a.images, &io, &reporter)
+        .with_context(|| format!("loading training images {}", a.images.display()))?;
+    let mut cfg =
+        train::TrainConfig::new(cnn::Config::small(usize::from(a.channels), a.size as usize));
+    cfg.seed = a.seed;
+    cfg.epochs = a
+        .epochs
+        .map_or_else(|| train::default_epochs(set.images.len()), |e| e as usize);
+    cfg.batch = a.batch.map_or(cfg.batch, |b| b as usize);
+    cfg.temperature = a.temperature.unwrap_or(cfg.temperature);
+    cfg.lr = a.lr.unwrap_or(cfg.lr);
+    let t0 = std::time::Instant::now();
+    let state = train::train(&set.images, &cfg, &a.out, a.resume, &reporter)
+        .with_context(|| format!("training the cnn embedder into {}", a.out.display()))?;
+    for e in &state.history {
+        eprintln!(
+            "epoch {}/{}: loss {:.4}, {:.1} images/s",
+            e.epoch, cfg.epochs, e.loss, e.images_per_sec
+        );
+    }
+    println!(
+        "trained on {} images in {:.1} s; model written to {}; scan with --embedder cnn:{} \
+         --size {} --channels {}",
+        set.images.len(),
+        t0.elapsed().as_secs_f64(),
+        a.out.display(),
+        a.out.display(),
+        a.size,
+        a.channels
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
 pub struct EmbedArgs {
     /// The images: a folder (searched recursively, sorted) or a single file.
     #[arg(long)]
@@ -343,8 +486,9 @@ pub struct EmbedArgs {
     /// The feature matrix to write (`.npy`); the ids go to `NAME.ids.txt` beside it.
     #[arg(long)]
     pub out: PathBuf,
-    /// Feature space.
-    #[arg(long, value_enum, default_value_t = EmbedderArg::Pixel)]
+    /// Feature space: `pixel`, or `cnn:DIR`, a model trained by `memscan train-embedder --out
+    /// DIR` (its --size and --channels must match).
+    #[arg(long, default_value = "pixel", value_name = "pixel|cnn:DIR")]
     pub embedder: EmbedderArg,
     /// Side length images are resized to (pixels).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(4..=1024))]
@@ -432,9 +576,7 @@ pub fn audit_config(
         "--channels must be 1 or 3"
     );
     cfg.embed = EmbedConfig {
-        kind: match a.embedder {
-            EmbedderArg::Pixel => EmbedderKind::Pixel,
-        },
+        kind: embedder_kind(a)?,
     };
     cfg.index = IndexConfig {
         kind: match a.index {
@@ -472,6 +614,30 @@ pub fn audit_config(
             .map(|dir| memscan::cache::CacheConfig { dir })
     };
     Ok(cfg)
+}
+
+fn embedder_kind(a: &AuditArgs) -> Result<EmbedderKind> {
+    let train_only = a.embedder_epochs.is_some() || a.embedder_batch.is_some();
+    anyhow::ensure!(
+        a.train_embedder || !train_only,
+        "--embedder-epochs and --embedder-batch only apply with --train-embedder"
+    );
+    Ok(match (&a.embedder, a.train_embedder) {
+        (EmbedderArg::Pixel, false) => EmbedderKind::Pixel,
+        (EmbedderArg::Cnn(Some(dir)), false) => EmbedderKind::Cnn { dir: dir.clone() },
+        (EmbedderArg::Cnn(None), true) => {
+            let mut t = CnnTrainConfig::new(None);
+            t.epochs = a.embedder_epochs.map(|e| e as usize);
+            t.batch = a.embedder_batch.map_or(t.batch, |b| b as usize);
+            t.seed = a.seed;
+            EmbedderKind::CnnTrain(t)
+        }
+        (EmbedderArg::Cnn(None), false) => anyhow::bail!(
+            "`--embedder cnn` needs a model: add --train-embedder to train one on --train, or \
+             pass --embedder cnn:DIR (from `memscan train-embedder --out DIR`)"
+        ),
+        (_, true) => anyhow::bail!("--train-embedder goes with `--embedder cnn`"),
+    })
 }
 
 /// Runs an audit, writes its outputs and returns the exit code (1 if a budget was exceeded).
@@ -524,16 +690,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             print_verdict(&audit, &args.out);
             Ok(code)
         }
+        Command::TrainEmbedder(args) => train_embedder(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Embed(args) => crate::embed::run(&args),
         Command::Bench(args) => {
-            let suite = memscan::bench::Suite::load(&args.suite)?;
+            let mut suite = memscan::bench::Suite::load(&args.suite)?;
+            if !args.embedders.is_empty() {
+                suite.embedders = args
+                    .embedders
+                    .iter()
+                    .map(|e| memscan::bench::parse_embedder(e, std::path::Path::new(".")))
+                    .collect::<Result<_, _>>()?;
+            }
             let out = args
                 .out
                 .unwrap_or_else(|| PathBuf::from("reports/bench").join(&suite.name));
             let opts = memscan::bench::BenchOptions {
                 seed: args.seed,
                 keep_data: args.keep_data.then(|| out.join("data")),
+                cnn_cache: args.cache_dir.map(|d| d.join("cnn-models")),
             };
             let report = memscan::bench::run(&suite, &opts, &BarReporter::new(args.quiet))?;
             report.write(&out)?;

@@ -9,17 +9,61 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 /// Which embedder maps images to vectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EmbedderKind {
     /// Raw pixels, Gu et al.'s RMS distance.
     #[default]
     Pixel,
+    /// A trained `cnn` model directory (`config.json` + `model.safetensors`).
+    Cnn { dir: PathBuf },
+    /// A `cnn` trained on the training set first (`--train-embedder`), cached by the
+    /// training set's content hash and the training settings.
+    CnnTrain(CnnTrainConfig),
+}
+
+impl EmbedderKind {
+    /// The short name used on the command line, in summaries and bench tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EmbedderKind::Pixel => "pixel",
+            EmbedderKind::Cnn { .. } | EmbedderKind::CnnTrain(_) => "cnn",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EmbedConfig {
     pub kind: EmbedderKind,
+}
+
+/// How `--embedder cnn --train-embedder` trains its model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CnnTrainConfig {
+    /// Folder of cached models (one sub-folder per training set × settings). `None`: the
+    /// `cnn-models` folder of [`AuditConfig::cache`], or, without a cache (`--no-cache`), a
+    /// temporary folder that is removed after the audit.
+    pub cache_dir: Option<PathBuf>,
+    /// Passes over the training images (`None`: [`memscan_embed::train::default_epochs`]).
+    pub epochs: Option<usize>,
+    /// Images per step (each gives two augmented views).
+    pub batch: usize,
+    /// Seed of the initialization, shuffling and augmentations.
+    pub seed: u64,
+}
+
+impl CnnTrainConfig {
+    /// Defaults ([`memscan_embed::train::TrainConfig::new`]) with models cached in `cache_dir`
+    /// (see [`CnnTrainConfig::cache_dir`]).
+    pub fn new(cache_dir: Option<PathBuf>) -> Self {
+        let d = memscan_embed::train::TrainConfig::new(memscan_embed::cnn::Config::small(1, 64));
+        CnnTrainConfig {
+            cache_dir,
+            epochs: None,
+            batch: d.batch,
+            seed: d.seed,
+        }
+    }
 }
 
 /// Which nearest-neighbour search is used.

@@ -9,17 +9,38 @@ use crate::cli::{EmbedArgs, EmbedderArg};
 use crate::progress::BarReporter;
 use anyhow::{Context, Result};
 use memscan::features::NpyRowWriter;
-use memscan_embed::{embed_all, Embedder, PixelEmbedder};
+use memscan_embed::{embed_all, CnnEmbedder, Embedder, PixelEmbedder};
 use memscan_io::{ImageStream, Reporter};
 use std::process::ExitCode;
 
 pub fn run(args: &EmbedArgs) -> Result<ExitCode> {
     let io = args.io_config()?;
-    let embedder: Box<dyn Embedder> = match args.embedder {
+    let embedder: Box<dyn Embedder> = match &args.embedder {
         EmbedderArg::Pixel => Box::new(PixelEmbedder::new(
             usize::from(args.channels),
             args.size as usize,
         )?),
+        EmbedderArg::Cnn(Some(dir)) => {
+            let e = CnnEmbedder::load(dir)
+                .with_context(|| format!("loading the cnn model {}", dir.display()))?;
+            let m = e.config();
+            anyhow::ensure!(
+                m.size == args.size as usize && m.in_channels == usize::from(args.channels),
+                "the cnn model in {} expects {}-channel {}×{} images; run with --size {} \
+                 --channels {}",
+                dir.display(),
+                m.in_channels,
+                m.size,
+                m.size,
+                m.size,
+                m.in_channels
+            );
+            Box::new(e)
+        }
+        EmbedderArg::Cnn(None) => anyhow::bail!(
+            "`memscan embed --embedder cnn` needs a model: --embedder cnn:DIR (from `memscan \
+             train-embedder --out DIR`)"
+        ),
     };
     let reporter = BarReporter::new(args.quiet);
     let mut stream = ImageStream::open(&args.images, &io)

@@ -26,7 +26,8 @@ mod privacy;
 pub use audit::Audit;
 pub use budget::{Budget, Comparison};
 pub use config::{
-    AuditConfig, EmbedConfig, EmbedderKind, FeaturesConfig, IndexConfig, IndexKind, MetricsConfig,
+    AuditConfig, CnnTrainConfig, EmbedConfig, EmbedderKind, FeaturesConfig, IndexConfig, IndexKind,
+    MetricsConfig,
 };
 pub use error::Error;
 pub use gallery::{DIFF_GAIN, GALLERY_SIZE, THUMBNAIL_MAX};

@@ -1,0 +1,188 @@
+//! Measures what the `cnn` embedder's training choices do to copy detection, without the
+//! whole bench: trains on a phantom dataset spec's training images, then for each copy
+//! transform (severity 0.5, one copy per training image) reports the recall of the calibrated
+//! copy test at α = 0.01 (threshold = the ⌊α·n⌋+1-th smallest holdout nearest-train distance,
+//! as `copy_rate::calibrate`), the share of novel images flagged, and distance percentiles.
+//!
+//! ```sh
+//! cargo run --release -p memscan-embed --example copy_recall -- SPEC.toml [KEY=VALUE ...]
+//! ```
+//!
+//! Keys: `epochs`, `batch`, `tau`, `lr`, `pool` (mean|flatten|gem), `proj` (projection-head
+//! width, 0 = none), `smooth` (binomial input filter passes), `aug` (augmentation strength scale), `anchor` (probability that the first view is
+//! the image itself), `seed`, `widths` (16,32,64).
+
+use memscan_datasets::{build, CopyTransform, DatasetSpec};
+use memscan_embed::cnn::{Config, Pool};
+use memscan_embed::train::{train, TrainConfig};
+use memscan_embed::{embed_all, CnnEmbedder};
+use memscan_io::{Image, NoReporter};
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::time::Instant;
+
+fn images(set: &[Vec<f32>], size: usize, tag: &str) -> Vec<Image> {
+    set.iter()
+        .enumerate()
+        .map(|(i, p)| Image {
+            id: format!("{tag}{i}"),
+            hash: String::new(),
+            channels: 1,
+            height: size,
+            width: size,
+            pixels: p.clone(),
+        })
+        .collect()
+}
+
+/// Nearest-row distance from each row of `q` to the rows of `base` (rows L2-normalized or not).
+fn nearest(q: &Array2<f32>, base: &Array2<f32>) -> Vec<(f64, usize)> {
+    let g = q.dot(&base.t());
+    let qn: Vec<f32> = q.rows().into_iter().map(|r| r.dot(&r)).collect();
+    let bn: Vec<f32> = base.rows().into_iter().map(|r| r.dot(&r)).collect();
+    g.rows()
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut best = (f64::INFINITY, 0);
+            for (j, &v) in row.iter().enumerate() {
+                let d2 = f64::from(qn[i] + bn[j] - 2.0 * v).max(0.0);
+                if d2 < best.0 {
+                    best = (d2, j);
+                }
+            }
+            (best.0.sqrt(), best.1)
+        })
+        .collect()
+}
+
+fn pct(v: &[f64], p: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[((p * (s.len() - 1) as f64).round() as usize).min(s.len() - 1)]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let spec_path = args.first().expect("SPEC.toml");
+    let kv: HashMap<&str, &str> = args[1..]
+        .iter()
+        .map(|a| a.split_once('=').expect("KEY=VALUE"))
+        .collect();
+    let get = |k: &str| kv.get(k).copied();
+    let text = std::fs::read_to_string(spec_path).expect("spec");
+    let spec: DatasetSpec = toml::from_str(&text).expect("spec toml");
+    let ds = build(&spec, std::path::Path::new("datasets/cache")).expect("build");
+    let n = ds.size as usize;
+    let train_imgs = images(&ds.train, n, "t");
+    let hold_imgs = images(&ds.holdout, n, "h");
+    let novel_imgs = images(&ds.novel, n, "n");
+
+    let mut model = Config::small(1, n);
+    if let Some(p) = get("pool") {
+        model.pool = match p {
+            "mean" => Pool::Mean,
+            "flatten" => Pool::Flatten,
+            "gem" => Pool::Gem,
+            _ => panic!("pool"),
+        };
+    }
+    if let Some(w) = get("widths") {
+        model.widths = w.split(',').map(|x| x.parse().unwrap()).collect();
+    }
+    if let Some(p) = get("smooth") {
+        model.smooth = p.parse().unwrap();
+    }
+    if let Some(p) = get("proj") {
+        model.proj = p.parse().unwrap();
+    }
+    let mut cfg = TrainConfig::new(model);
+    cfg.epochs = get("epochs").map_or_else(
+        || memscan_embed::train::default_epochs(train_imgs.len()),
+        |e| e.parse().unwrap(),
+    );
+    if let Some(b) = get("batch") {
+        cfg.batch = b.parse().unwrap();
+    }
+    if let Some(t) = get("tau") {
+        cfg.temperature = t.parse().unwrap();
+    }
+    if let Some(l) = get("lr") {
+        cfg.lr = l.parse().unwrap();
+    }
+    if let Some(s) = get("seed") {
+        cfg.seed = s.parse().unwrap();
+    }
+    if let Some(a) = get("anchor") {
+        cfg.anchor = a.parse().unwrap();
+    }
+    if let Some(a) = get("aug") {
+        cfg.aug = a.parse().unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("memscan-copy-recall-{}", std::process::id()));
+    let t0 = Instant::now();
+    let st = train(&train_imgs, &cfg, &dir, false, &NoReporter).expect("train");
+    let secs = t0.elapsed().as_secs_f64();
+    let emb = CnnEmbedder::load(&dir).expect("load");
+    let _ = std::fs::remove_dir_all(&dir);
+    let e = |set: &[Image]| embed_all(&emb, set, "", &NoReporter).expect("embed");
+    let (et, eh, en) = (e(&train_imgs), e(&hold_imgs), e(&novel_imgs));
+    let hd: Vec<f64> = nearest(&eh, &et).into_iter().map(|x| x.0).collect();
+    let mut sorted = hd.clone();
+    sorted.sort_by(f64::total_cmp);
+    let thr = sorted[(0.01 * hd.len() as f64).floor() as usize];
+    let nd: Vec<f64> = nearest(&en, &et).into_iter().map(|x| x.0).collect();
+    let novel_rate = nd.iter().filter(|&&d| d < thr).count() as f64 / nd.len() as f64;
+    println!(
+        "{} {:?}: epochs {} batch {} tau {} trained {:.0} s (last loss {:.3}); holdout d1 p1 {:.3} p50 {:.3}; thr {:.3}; novel@0.01 {:.3}",
+        ds.name,
+        kv,
+        cfg.epochs,
+        cfg.batch,
+        cfg.temperature,
+        secs,
+        st.history.last().map_or(f64::NAN, |h| h.loss),
+        pct(&hd, 0.01),
+        pct(&hd, 0.5),
+        thr,
+        novel_rate
+    );
+    for t in [
+        CopyTransform::Identity,
+        CopyTransform::Shift,
+        CopyTransform::Rotate,
+        CopyTransform::CropResize,
+        CopyTransform::Gamma,
+        CopyTransform::Noise,
+        CopyTransform::Flip,
+        CopyTransform::Blur,
+        CopyTransform::Jpeg,
+        CopyTransform::Elastic,
+    ] {
+        let copies: Vec<Vec<f32>> = ds
+            .train
+            .iter()
+            .enumerate()
+            .map(|(i, img)| {
+                let mut rng = ChaCha8Rng::seed_from_u64(1000 + i as u64);
+                t.apply(img, ds.size, 0.5, &mut rng)
+            })
+            .collect();
+        let ec = e(&images(&copies, n, "c"));
+        let nn = nearest(&ec, &et);
+        let d1: Vec<f64> = nn.iter().map(|x| x.0).collect();
+        let recall = d1.iter().filter(|&&d| d < thr).count() as f64 / d1.len() as f64;
+        let top1 =
+            nn.iter().enumerate().filter(|(i, x)| x.1 == *i).count() as f64 / nn.len() as f64;
+        println!(
+            "  {:<12} recall@0.01 {:.3}  top1-source {:.3}  d1 p50 {:.3} p90 {:.3}",
+            t.name(),
+            recall,
+            top1,
+            pct(&d1, 0.5),
+            pct(&d1, 0.9)
+        );
+    }
+}

@@ -1,0 +1,67 @@
+//! Measures `cnn` contrastive training speed (images/s) for one architecture, to choose the
+//! network size, input resolution and convolution path by measurement:
+//!
+//! ```sh
+//! cargo run --release -p memscan-embed --example train_speed -- \
+//!     [SIZE=56] [CONV=im2col|unfold|candle] [WIDTHS=16,32,64] [IMAGES=256] [BATCH=64] [STEM=2]
+//! ```
+//!
+//! Trains one epoch on seeded phantom slices and prints images/s (augmentation included).
+
+use memscan_datasets::{render, PatientParams, PhantomKind};
+use memscan_embed::cnn::{Config, ConvImpl};
+use memscan_embed::train::{train, TrainConfig};
+use memscan_io::{Image, NoReporter};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, d: &str| args.get(i).cloned().unwrap_or_else(|| d.to_string());
+    let size: usize = arg(0, "56").parse().expect("SIZE");
+    let conv = match arg(1, "im2col").as_str() {
+        "im2col" => ConvImpl::Im2col,
+        "unfold" => ConvImpl::Unfold,
+        "candle" => ConvImpl::Candle,
+        other => panic!("unknown conv {other}"),
+    };
+    let widths: Vec<usize> = arg(2, "16,32,64")
+        .split(',')
+        .map(|w| w.parse().expect("WIDTHS"))
+        .collect();
+    let n: usize = arg(3, "256").parse().expect("IMAGES");
+    let batch: usize = arg(4, "64").parse().expect("BATCH");
+    let stem: usize = arg(5, "2").parse().expect("STEM");
+    let images: Vec<Image> = (0..n)
+        .map(|i| {
+            let p = PatientParams::sample(PhantomKind::ALL[i % 3], i as u64);
+            Image {
+                id: i.to_string(),
+                hash: String::new(),
+                channels: 1,
+                height: size,
+                width: size,
+                pixels: render(&p, 0.5, size as u32, i as u64),
+            }
+        })
+        .collect();
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch,
+        ..TrainConfig::new(Config {
+            widths,
+            conv,
+            stem,
+            ..Config::small(1, size)
+        })
+    };
+    let dir = std::env::temp_dir().join(format!("memscan-train-speed-{}", std::process::id()));
+    let st = train(&images, &cfg, &dir, false, &NoReporter).expect("train");
+    let _ = std::fs::remove_dir_all(&dir);
+    let e = &st.history[0];
+    println!(
+        "size {size} conv {conv:?} widths {:?} stem {stem} batch {batch}: {:.1} images/s (loss {:.3}, {} threads)",
+        cfg.model.widths,
+        e.images_per_sec,
+        e.loss,
+        rayon::current_num_threads()
+    );
+}
