@@ -1,10 +1,10 @@
 //! [`Audit::run`]: the pipeline, stage by stage.
 
-use crate::config::{AuditConfig, EmbedderKind, IndexKind};
+use crate::config::{default_weights, AuditConfig, EmbedderKind, IndexKind};
 use crate::error::Error;
 use crate::groups::{GroupBy, Groups};
 use crate::privacy;
-use memscan_embed::{embed_all, Embedder, PixelEmbedder};
+use memscan_embed::{embed_all, Backbone, EfficientNetLite0, Embedder, PixelEmbedder};
 use memscan_index::{verify_recall, ExactIndex, Exclude, HnswIndex, Index, Neighbours};
 use memscan_io::{ImageSet, Reporter};
 use memscan_metrics::{copies, copy_rate, profile, ratio};
@@ -199,6 +199,36 @@ impl Audit {
                     },
                 )?,
             ),
+            EmbedderKind::EfficientnetLite0 => {
+                let path = cfg.embed.weights.clone().unwrap_or_else(default_weights);
+                if !path.is_file() {
+                    return Err(Error::Config(format!(
+                        "efficientnet-lite0 weights not found at {}: fetch them with `cargo \
+                         xtask weights fetch efficientnet-lite0` in the memscan repository, or \
+                         pass --embedder efficientnet-lite0:PATH",
+                        path.display()
+                    )));
+                }
+                Box::new(
+                    EfficientNetLite0::load(&path).map_err(|source| Error::Embed {
+                        role: "train",
+                        source,
+                    })?,
+                )
+            }
+            EmbedderKind::Safetensors => {
+                let (Some(path), Some(arch)) = (&cfg.embed.weights, cfg.embed.arch) else {
+                    return Err(Error::Config(
+                        "the safetensors embedder needs a weights file and an architecture \
+                         (--embedder safetensors:PATH --arch resnet18|resnet50|dinov2-s)"
+                            .into(),
+                    ));
+                };
+                Box::new(Backbone::load(path, arch).map_err(|source| Error::Embed {
+                    role: "train",
+                    source,
+                })?)
+            }
         };
         let embed = |role: &'static str, set: &ImageSet, timer: &mut Timer| {
             timer.time(&format!("embed {role}"), || {

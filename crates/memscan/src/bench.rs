@@ -213,11 +213,12 @@ impl Suite {
         let embedders = file
             .embedders
             .iter()
-            .map(|e| match e.as_str() {
-                "pixel" => Ok(EmbedderKind::Pixel),
-                other => Err(bad(format!(
-                    "unknown embedder {other:?} (available: pixel)"
-                ))),
+            .map(|e| {
+                EmbedderKind::from_name(e).ok_or_else(|| {
+                    bad(format!(
+                        "unknown embedder {e:?} (available: pixel, efficientnet-lite0)"
+                    ))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let datasets = file
@@ -718,7 +719,10 @@ pub fn run(
                     channels: 1,
                     ..IoConfig::default()
                 };
-                cfg.embed = EmbedConfig { kind: embedder };
+                cfg.embed = EmbedConfig {
+                    kind: embedder,
+                    ..EmbedConfig::default()
+                };
                 cfg.seed = cell_seed;
                 let collect = Collect(Mutex::new(Vec::new()));
                 let cell_id = format!("{} / {} / {label}", spec.name, setting.generator());
@@ -794,9 +798,7 @@ fn score(
         dataset: ds.name.clone(),
         generator: setting.generator().into(),
         setting: setting.label(),
-        embedder: match embedder {
-            EmbedderKind::Pixel => "pixel".into(),
-        },
+        embedder: embedder.name().into(),
         n_train: ds.train.len(),
         n_holdout: ds.holdout.len(),
         n_synthetic: n,

@@ -66,16 +66,56 @@ pub struct BenchArgs {
     /// Keep every cell's .npy batches and truth.csv under OUT/data.
     #[arg(long)]
     pub keep_data: bool,
+    /// Embedders to run instead of the suite's `embedders` (repeatable): `pixel`,
+    /// `efficientnet-lite0`.
+    #[arg(long = "embedder", value_name = "NAME")]
+    pub embedders: Vec<String>,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
 }
 
-/// Embedders available on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+/// Embedders available on the command line (`--embedder NAME[:PATH]`).
+#[derive(Debug, Clone, PartialEq)]
 pub enum EmbedderArg {
-    /// Raw pixels; distance = RMS pixel difference (Gu et al.).
+    /// `pixel`: raw pixels; distance = RMS pixel difference (Gu et al.).
     Pixel,
+    /// `efficientnet-lite0[:PATH]`: ImageNet-pretrained EfficientNet-Lite0 features.
+    EfficientnetLite0(Option<PathBuf>),
+    /// `safetensors:PATH`: a standard backbone (`--arch`) from a converted weights file.
+    Safetensors(PathBuf),
+}
+
+impl std::str::FromStr for EmbedderArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, path) = match s.split_once(':') {
+            Some((n, p)) => (n, Some(PathBuf::from(p))),
+            None => (s, None),
+        };
+        match (name, path) {
+            ("pixel", None) => Ok(EmbedderArg::Pixel),
+            ("efficientnet-lite0", p) => Ok(EmbedderArg::EfficientnetLite0(p)),
+            ("safetensors", Some(p)) => Ok(EmbedderArg::Safetensors(p)),
+            ("safetensors", None) => Err("safetensors needs a file: safetensors:PATH".into()),
+            _ => Err(format!(
+                "unknown embedder {s:?} (available: pixel, efficientnet-lite0[:PATH], \
+                 safetensors:PATH with --arch)"
+            )),
+        }
+    }
+}
+
+/// Standard backbone architectures for `--embedder safetensors:PATH`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ArchArg {
+    /// torchvision ResNet-18 (512-d pooled features).
+    Resnet18,
+    /// torchvision ResNet-50 (2048-d pooled features).
+    Resnet50,
+    /// DINOv2 ViT-S/14 from torch.hub (384-d mean patch token).
+    #[value(name = "dinov2-s")]
+    Dinov2S,
 }
 
 /// Nearest-neighbour search methods.
@@ -92,15 +132,22 @@ pub enum IndexArg {
 /// Options shared by every command that runs an audit.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Side length images are resized to (pixels).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(4..=1024))]
-    pub size: u32,
+    /// Side length images are resized to (pixels). Default: 64 for `pixel`, 224 for the
+    /// pretrained networks.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(4..=1024))]
+    pub size: Option<u32>,
     /// Channels images are converted to (1 = gray, 3 = RGB).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
     pub channels: u8,
-    /// Feature space in which distances are measured.
-    #[arg(long, value_enum, default_value_t = EmbedderArg::Pixel)]
+    /// Feature space in which distances are measured: `pixel`, `efficientnet-lite0[:PATH]`
+    /// (ImageNet features; default weights: datasets/cache/weights/efficientnet-lite0.safetensors,
+    /// written by `cargo xtask weights fetch efficientnet-lite0`), or `safetensors:PATH` with
+    /// `--arch`.
+    #[arg(long, value_name = "NAME[:PATH]", default_value = "pixel")]
     pub embedder: EmbedderArg,
+    /// Architecture of the weights given by `--embedder safetensors:PATH`.
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
     /// Nearest-neighbour search.
     #[arg(long, value_enum, default_value_t = IndexArg::Exact)]
     pub index: IndexArg,
@@ -329,8 +376,13 @@ pub fn audit_config(
         );
     }
     let mut cfg = AuditConfig::new(train, synthetic, holdout);
+    let kind = match a.embedder {
+        EmbedderArg::Pixel => EmbedderKind::Pixel,
+        EmbedderArg::EfficientnetLite0(_) => EmbedderKind::EfficientnetLite0,
+        EmbedderArg::Safetensors(_) => EmbedderKind::Safetensors,
+    };
     cfg.io = IoConfig {
-        size: a.size,
+        size: a.size.unwrap_or(kind.default_size()),
         channels: a.channels,
         on_bad_input: if a.skip_bad {
             BadInputPolicy::Skip
@@ -344,10 +396,28 @@ pub fn audit_config(
         a.channels == 1 || a.channels == 3,
         "--channels must be 1 or 3"
     );
+    let arch = a.arch.map(|a| match a {
+        ArchArg::Resnet18 => memscan_embed::Arch::Resnet18,
+        ArchArg::Resnet50 => memscan_embed::Arch::Resnet50,
+        ArchArg::Dinov2S => memscan_embed::Arch::Dinov2S,
+    });
+    match (&a.embedder, arch) {
+        (EmbedderArg::Safetensors(_), None) => {
+            anyhow::bail!("--embedder safetensors:PATH needs --arch resnet18|resnet50|dinov2-s")
+        }
+        (EmbedderArg::Safetensors(_), Some(_)) | (_, None) => {}
+        (_, Some(_)) => anyhow::bail!("--arch only applies to --embedder safetensors:PATH"),
+    }
     cfg.embed = EmbedConfig {
-        kind: match a.embedder {
-            EmbedderArg::Pixel => EmbedderKind::Pixel,
+        kind,
+        weights: match &a.embedder {
+            EmbedderArg::Pixel => None,
+            EmbedderArg::EfficientnetLite0(p) => {
+                Some(p.clone().unwrap_or_else(memscan::default_weights))
+            }
+            EmbedderArg::Safetensors(p) => Some(p.clone()),
         },
+        arch,
     };
     cfg.index = IndexConfig {
         kind: match a.index {
@@ -426,7 +496,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => {
-            let suite = memscan::bench::Suite::load(&args.suite)?;
+            let mut suite = memscan::bench::Suite::load(&args.suite)?;
+            if !args.embedders.is_empty() {
+                suite.embedders = args
+                    .embedders
+                    .iter()
+                    .map(|e| {
+                        EmbedderKind::from_name(e).with_context(|| {
+                            format!("unknown embedder {e:?} (available: pixel, efficientnet-lite0)")
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+            }
             let out = args
                 .out
                 .unwrap_or_else(|| PathBuf::from("reports/bench").join(&suite.name));

@@ -15,11 +15,75 @@ pub enum EmbedderKind {
     /// Raw pixels, Gu et al.'s RMS distance.
     #[default]
     Pixel,
+    /// EfficientNet-Lite0 ImageNet features (weights: [`EmbedConfig::weights`], default
+    /// [`default_weights`]).
+    EfficientnetLite0,
+    /// A standard backbone ([`EmbedConfig::arch`]) from the safetensors file
+    /// [`EmbedConfig::weights`].
+    Safetensors,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EmbedConfig {
     pub kind: EmbedderKind,
+    /// Weights file of a pretrained embedder (`None`: the embedder's default location).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
+    /// Architecture of a `safetensors` embedder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<memscan_embed::Arch>,
+}
+
+impl EmbedderKind {
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EmbedderKind::Pixel => "pixel",
+            EmbedderKind::EfficientnetLite0 => "efficientnet-lite0",
+            EmbedderKind::Safetensors => "safetensors",
+        }
+    }
+
+    /// The kind named `name` on the command line or in a suite file (`pixel`,
+    /// `efficientnet-lite0`; the safetensors embedder needs a file and is not named alone).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "pixel" => Some(EmbedderKind::Pixel),
+            "efficientnet-lite0" => Some(EmbedderKind::EfficientnetLite0),
+            _ => None,
+        }
+    }
+
+    /// Side length images are loaded at when the user does not say: the pretrained networks'
+    /// 224, 64 for pixels.
+    pub fn default_size(self) -> u32 {
+        match self {
+            EmbedderKind::Pixel => 64,
+            EmbedderKind::EfficientnetLite0 | EmbedderKind::Safetensors => 224,
+        }
+    }
+}
+
+/// Where `cargo xtask weights fetch efficientnet-lite0` writes the weights, relative to the
+/// memscan repository.
+pub const EFFICIENTNET_LITE0_WEIGHTS: &str =
+    "datasets/cache/weights/efficientnet-lite0.safetensors";
+
+/// The default efficientnet-lite0 weights file: [`EFFICIENTNET_LITE0_WEIGHTS`] under the
+/// current directory if it is there, else under the repository memscan was built from.
+pub fn default_weights() -> PathBuf {
+    let here = PathBuf::from(EFFICIENTNET_LITE0_WEIGHTS);
+    if here.is_file() {
+        return here;
+    }
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(EFFICIENTNET_LITE0_WEIGHTS);
+    if built.is_file() {
+        built
+    } else {
+        here
+    }
 }
 
 /// Which nearest-neighbour search is used.

@@ -23,7 +23,10 @@ mod privacy;
 
 pub use audit::Audit;
 pub use budget::{Budget, Comparison};
-pub use config::{AuditConfig, EmbedConfig, EmbedderKind, IndexConfig, IndexKind, MetricsConfig};
+pub use config::{
+    default_weights, AuditConfig, EmbedConfig, EmbedderKind, IndexConfig, IndexKind, MetricsConfig,
+    EFFICIENTNET_LITE0_WEIGHTS,
+};
 pub use error::Error;
 pub use gallery::{DIFF_GAIN, GALLERY_SIZE, THUMBNAIL_MAX};
 pub use groups::GroupBy;
