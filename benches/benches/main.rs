@@ -3,9 +3,11 @@
 mod embed_efficientnet;
 mod knn_exact;
 mod knn_hnsw;
+mod pipeline;
 
 criterion::criterion_main!(
     knn_exact::benches,
     knn_hnsw::benches,
+    pipeline::benches,
     embed_efficientnet::benches
 );

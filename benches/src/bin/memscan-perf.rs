@@ -6,6 +6,16 @@
 //! - `memscan-perf run DIR N EF[,EF...]`: times memscan's exact search and HNSW (build, then a
 //!   sweep over `ef_search`) with `k = 1` of the synthetic rows against the training rows, and
 //!   measures recall@1 against the exact result and how many planted copies were found.
+//! - `memscan-perf gen-audit DIR N SEED`: the inputs of a `memscan scan --features` audit at
+//!   scale: `DIR/train.npy`, `DIR/synthetic.npy` (1 % planted near-copies of training rows),
+//!   `DIR/holdout.npy` (fresh rows of the same clusters), all `N × 128`, and
+//!   `DIR/planted.npy` (`P × 2` `i64`: synthetic row, train row). At most two sets are in
+//!   memory at a time.
+//! - `memscan-perf hnsw-dist DIR N EF`: on `gen`'s data, the hnsw_rs graph alone (M = 16,
+//!   ef_construction = 100, `k' = 9` candidates re-ranked exactly, `ef_search = EF`) built and
+//!   searched with hnsw_rs `DistL2` (what memscan used before) and with memscan's `SqL2`,
+//!   sequential and parallel insertion, plus the full `HnswIndex` (self-check included):
+//!   build/search seconds and recall@1 of each, from one process on the same vectors.
 //! - `memscan-perf gemm-peak [SIZE]`: the single-precision GEMM rate of this machine (`gemm`
 //!   crate, `SIZE³`, default 4096, rayon pool), best of three.
 //!
@@ -37,10 +47,14 @@ fn main() -> Res<()> {
             let efs: Vec<usize> = efs.split(',').map(str::parse).collect::<Result<_, _>>()?;
             run(Path::new(dir), n.parse()?, &efs)
         }
+        ["gen-audit", dir, n, seed] => gen_audit(Path::new(dir), n.parse()?, seed.parse()?),
+        ["hnsw-dist", dir, n, ef] => hnsw_dist(Path::new(dir), n.parse()?, ef.parse()?),
         ["gemm-peak"] => gemm_peak(4096),
         ["gemm-peak", size] => gemm_peak(size.parse()?),
         _ => Err(
-            "usage: memscan-perf gen DIR N M SEED | run DIR N EF[,EF..] | gemm-peak [SIZE]".into(),
+            "usage: memscan-perf gen DIR N M SEED | gen-audit DIR N SEED | run DIR N EF[,EF..] | \
+             hnsw-dist DIR N EF | gemm-peak [SIZE]"
+                .into(),
         ),
     }
 }
@@ -67,6 +81,33 @@ fn gen(dir: &Path, n: usize, m: usize, seed: u64) -> Res<()> {
     println!(
         "{}",
         json!({"n": n, "m": m, "d": DIM, "planted": pairs.len(), "clusters": CLUSTERS,
+               "sigma": SIGMA, "copy_noise": COPY_NOISE, "seed": seed})
+    );
+    Ok(())
+}
+
+fn gen_audit(dir: &Path, n: usize, seed: u64) -> Res<()> {
+    std::fs::create_dir_all(dir)?;
+    let train = clustered_embeddings(n, DIM, CLUSTERS, SIGMA, seed, seed ^ 0x7EA1);
+    write_npy(dir.join("train.npy"), &train)?;
+    let mut syn = clustered_embeddings(n, DIM, CLUSTERS, SIGMA, seed, seed ^ 0x5F7);
+    let pairs = plant_near_copies(&mut syn, &train, n / 100, COPY_NOISE, seed ^ 0xC0B1);
+    drop(train);
+    write_npy(dir.join("synthetic.npy"), &syn)?;
+    drop(syn);
+    let hold = clustered_embeddings(n, DIM, CLUSTERS, SIGMA, seed, seed ^ 0x401D);
+    write_npy(dir.join("holdout.npy"), &hold)?;
+    let planted = Array2::from_shape_fn((pairs.len(), 2), |(i, j)| {
+        if j == 0 {
+            pairs[i].0 as i64
+        } else {
+            pairs[i].1 as i64
+        }
+    });
+    write_npy(dir.join("planted.npy"), &planted)?;
+    println!(
+        "{}",
+        json!({"n": n, "d": DIM, "planted": pairs.len(), "clusters": CLUSTERS,
                "sigma": SIGMA, "copy_noise": COPY_NOISE, "seed": seed})
     );
     Ok(())
@@ -135,6 +176,135 @@ fn run(dir: &Path, n: usize, efs: &[usize]) -> Res<()> {
             "hnsw": {"config": cfg, "build_s": build, "self_check_s": self_check,
                      "graph_s": build - self_check, "sweep": sweep},
         }))?
+    );
+    Ok(())
+}
+
+/// Builds an hnsw_rs graph with `dist` and searches every query; returns JSON with times and
+/// recall@1 after an exact re-rank of the `k' = 9` candidates.
+fn graph_run<D>(
+    name: &str,
+    dist: D,
+    train: &Array2<f32>,
+    syn: &Array2<f32>,
+    truth: &memscan_index::Neighbours,
+    ef: usize,
+    parallel: bool,
+) -> serde_json::Value
+where
+    D: hnsw_rs::prelude::Distance<f32> + Send + Sync + 'static,
+{
+    use hnsw_rs::prelude::Hnsw;
+    use rayon::prelude::*;
+    let (n, d) = train.dim();
+    let data = train.as_slice().expect("standard layout");
+    let t = Instant::now();
+    let graph: Hnsw<'_, f32, D> = Hnsw::new(16, n, 16, 100, dist);
+    if parallel {
+        let items: Vec<(&[f32], usize)> = data.chunks_exact(d).zip(0..n).collect();
+        graph.parallel_insert_slice(&items);
+    } else {
+        for (i, row) in data.chunks_exact(d).enumerate() {
+            graph.insert_slice((row, i));
+        }
+    }
+    let mut graph = graph;
+    graph.set_searching_mode(true);
+    let build = secs(t);
+    let q = syn.as_slice().expect("standard layout");
+    let t = Instant::now();
+    let best: Vec<f64> = q
+        .par_chunks_exact(d)
+        .map(|row| {
+            graph
+                .search(row, 9, ef.max(9))
+                .iter()
+                .map(|nb| {
+                    let b = &data[nb.d_id * d..(nb.d_id + 1) * d];
+                    row.iter()
+                        .zip(b)
+                        .map(|(x, y)| f64::from(x - y).powi(2))
+                        .sum::<f64>()
+                        .sqrt()
+                })
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    let search = secs(t);
+    let hits = best
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b <= truth.nearest(i).1)
+        .count();
+    json!({"variant": name, "parallel": parallel, "build_s": build, "search_s": search,
+           "total_s": build + search, "qps": q.len() as f64 / d as f64 / search,
+           "recall_at_1": hits as f64 / best.len() as f64})
+}
+
+fn hnsw_dist(dir: &Path, n: usize, ef: usize) -> Res<()> {
+    let train: Array2<f32> = read_npy(path(dir, "train", n))?;
+    let syn: Array2<f32> = read_npy(path(dir, "synthetic", n))?;
+    let exact = ExactIndex::new(train.view())?;
+    let truth = exact.search(syn.view(), 1, Exclude::None)?;
+    let mut variants = vec![
+        graph_run(
+            "hnsw_rs DistL2",
+            hnsw_rs::prelude::DistL2,
+            &train,
+            &syn,
+            &truth,
+            ef,
+            false,
+        ),
+        graph_run(
+            "memscan SqL2",
+            memscan_index::SqL2,
+            &train,
+            &syn,
+            &truth,
+            ef,
+            false,
+        ),
+        graph_run(
+            "memscan SqL2",
+            memscan_index::SqL2,
+            &train,
+            &syn,
+            &truth,
+            ef,
+            true,
+        ),
+    ];
+    let cfg = HnswConfig {
+        ef_search: ef,
+        ..HnswConfig::default()
+    };
+    for deterministic in [true, false] {
+        let cfg = HnswConfig {
+            deterministic,
+            ..cfg
+        };
+        let t = Instant::now();
+        let index = HnswIndex::build(train.view(), &cfg)?;
+        let build = secs(t);
+        let t = Instant::now();
+        let nn = index.search(syn.view(), 1, Exclude::None)?;
+        let search = secs(t);
+        let hits = (0..syn.nrows())
+            .filter(|&i| nn.nearest(i).1 <= truth.nearest(i).1)
+            .count();
+        variants.push(
+            json!({"variant": "memscan HnswIndex (SqL2, self-check, re-rank)",
+            "parallel": !deterministic, "build_s": build, "search_s": search,
+            "total_s": build + search, "qps": syn.nrows() as f64 / search,
+            "recall_at_1": hits as f64 / syn.nrows() as f64,
+            "side_list": index.side_list().len()}),
+        );
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({"n": n, "m": syn.nrows(), "ef_search": ef,
+            "threads": rayon::current_num_threads(), "variants": variants}))?
     );
     Ok(())
 }

@@ -262,9 +262,9 @@ fn slabs(spec: &DatasetSpec, slices: Vec<(usize, Vec<f32>)>) -> Result<Dataset, 
                 ))
             })?;
             let first = g[0].0;
-            for (z, px) in g {
+            for (_, px) in g {
                 imgs.push(px);
-                names.push(format!("slab@z{first}:{z}"));
+                names.push(format!("slab@z{first}"));
             }
         }
         Ok((imgs, names))
@@ -389,6 +389,9 @@ mod tests {
         assert_eq!((d.train.len(), d.holdout.len(), d.novel.len()), (6, 4, 4));
         assert!(d.note.is_some());
         assert!(d.holdout_groups.iter().all(|g| !d.train_groups.contains(g)));
+        // The two slices of a slab share its group.
+        let slabs: std::collections::BTreeSet<&String> = d.train_groups.iter().collect();
+        assert_eq!(slabs.len(), 3, "{:?}", d.train_groups);
         let too_big = DatasetSpec {
             n_train: 40,
             ..spec(Source::CtHead)

@@ -15,7 +15,10 @@
 //! normalized with the ImageNet mean and standard deviation. Every embedding is L2-normalized.
 //! A missing tensor or one of the wrong shape is an error naming the file and the tensor.
 //! DINOv2's linear classifier (`head`) is not used; when the file has none, zeros stand in for
-//! it so that candle-transformers' constructor is satisfied.
+//! it so that candle-transformers' constructor is satisfied. candle-transformers resamples
+//! DINOv2's 37×37 position embeddings to the 16×16 patch grid of a 224×224 input with nearest
+//! neighbours (the reference implementation uses bicubic interpolation), so DINOv2 features
+//! are close to, not identical with, PyTorch's; and it runs DINOv2 one image at a time.
 
 use crate::efficientnet::{network, to_array};
 use crate::{l2_normalize, Embedder, EmbedderInfo, Error};
@@ -156,10 +159,16 @@ impl Backbone {
             .map_err(network)?;
         let f = match &self.net {
             Net::Resnet(f) => f.forward(&x),
-            Net::Dino(m) => m
-                .get_intermediate_layers(&x, &[11], false, false, true)
-                .and_then(|t| t.squeeze(0))
-                .and_then(|t| t.mean(D::Minus2)),
+            // candle-transformers' DINOv2 concatenates its `(1, 1, D)` class token with the
+            // patch tokens without broadcasting, so it runs one image at a time.
+            Net::Dino(m) => (0..images.len())
+                .map(|i| {
+                    m.get_intermediate_layers(&x.narrow(0, i, 1)?, &[11], false, false, true)?
+                        .squeeze(0)?
+                        .mean(D::Minus2)
+                })
+                .collect::<candle_core::Result<Vec<_>>>()
+                .and_then(|rows| Tensor::cat(&rows, 0)),
         }
         .map_err(network)?;
         to_array(&f)

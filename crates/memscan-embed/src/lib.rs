@@ -61,6 +61,12 @@ pub trait Embedder: Send + Sync {
     fn batch_size(&self) -> usize {
         64
     }
+    /// Whether embeddings are worth caching on disk (default `true`). An embedder that is as
+    /// cheap to recompute as to read back (the pixel embedder, whose rows are the decoded
+    /// pixels) returns `false`.
+    fn cache_embeddings(&self) -> bool {
+        true
+    }
     /// Embeds a batch: returns a `images.len() × dim()` matrix, row `i` for `images[i]`.
     fn embed_batch(&self, images: &[&Image]) -> Result<Array2<f32>, Error>;
 }

@@ -35,6 +35,11 @@ impl PixelEmbedder {
 }
 
 impl Embedder for PixelEmbedder {
+    /// The rows are the decoded pixels: reading them back is no cheaper than recomputing.
+    fn cache_embeddings(&self) -> bool {
+        false
+    }
+
     fn info(&self) -> EmbedderInfo {
         EmbedderInfo {
             name: "pixel".into(),

@@ -2,7 +2,9 @@
 //!
 //! The graph comes from [hnsw_rs](https://docs.rs/hnsw_rs) 0.3 (Malkov & Yashunin, "Efficient
 //! and robust approximate nearest neighbor search using Hierarchical Navigable Small World
-//! graphs", 2018) with its `DistL2` distance. `DistDot` is never used (it panics when rounding
+//! graphs", 2018), built and searched with [`SqL2`](crate::SqL2), a vectorized squared
+//! Euclidean distance (monotone in the distance, so the graph's comparisons are those of
+//! `DistL2`, but without its sequential sum and square root). `DistDot` is never used (it panics when rounding
 //! puts a duplicate's dot product above 1), nor `DistCosine` (it returns 0 for a zero vector and
 //! so matches a blank image to everything).
 //!
@@ -48,7 +50,9 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use hnsw_rs::prelude::{AnnT, DistL2, Hnsw, HnswIo};
+use hnsw_rs::prelude::{AnnT, Hnsw, HnswIo};
+
+use crate::graph_distance::SqL2;
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -154,7 +158,7 @@ pub struct HnswParameters {
 /// Build with [`HnswIndex::build`], search through the [`Index`] trait, persist with
 /// [`save`](HnswIndex::save) / [`load`](HnswIndex::load).
 pub struct HnswIndex {
-    graph: Hnsw<'static, f32, DistL2>,
+    graph: Hnsw<'static, f32, SqL2>,
     /// The raw vectors (validated, row-major), for the re-rank and the brute-force fallback.
     exact: ExactIndex,
     /// Base indices of the unreachable points, ascending.
@@ -202,13 +206,8 @@ impl HnswIndex {
             .base()
             .to_slice()
             .expect("standard layout is contiguous");
-        let graph: Hnsw<'static, f32, DistL2> = Hnsw::new(
-            config.m,
-            n.max(1),
-            MAX_LAYERS,
-            config.ef_construction,
-            DistL2,
-        );
+        let graph: Hnsw<'static, f32, SqL2> =
+            Hnsw::new(config.m, n.max(1), MAX_LAYERS, config.ef_construction, SqL2);
         if config.deterministic {
             for (i, row) in data.chunks_exact(d).enumerate() {
                 graph.insert_slice((row, i));
@@ -248,7 +247,7 @@ impl HnswIndex {
     }
 
     fn assemble(
-        graph: Hnsw<'static, f32, DistL2>,
+        graph: Hnsw<'static, f32, SqL2>,
         exact: ExactIndex,
         side: Vec<u32>,
         config: HnswConfig,
@@ -458,8 +457,8 @@ impl HnswIndex {
         }
 
         let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, GRAPH_BASENAME)));
-        let mut graph: Hnsw<'static, f32, DistL2> =
-            io.load_hnsw::<f32, DistL2>().map_err(|e| Error::HnswLoad {
+        let mut graph: Hnsw<'static, f32, SqL2> =
+            io.load_hnsw::<f32, SqL2>().map_err(|e| Error::HnswLoad {
                 path: dir.to_path_buf(),
                 source: SourceError::new(e),
             })?;
@@ -488,7 +487,7 @@ fn side_index(exact: &ExactIndex, side: &[u32]) -> Result<Option<ExactIndex>, Er
 /// `config` does not return for their own vector at distance 0, ascending. Parallel over points,
 /// collected in index order.
 fn unreachable(
-    graph: &Hnsw<'static, f32, DistL2>,
+    graph: &Hnsw<'static, f32, SqL2>,
     data: &[f32],
     d: usize,
     config: &HnswConfig,
@@ -518,7 +517,8 @@ const GRAPH_BASENAME: &str = "hnsw";
 const GRAPH_FILES: [&str; 2] = ["hnsw.hnsw.graph", "hnsw.hnsw.data"];
 const MANIFEST: &str = "manifest.json";
 const FORMAT: &str = "memscan-hnsw";
-const FORMAT_VERSION: u32 = 1;
+/// 2: the graph uses [`SqL2`] (version 1 graphs used hnsw_rs `DistL2`).
+const FORMAT_VERSION: u32 = 2;
 
 /// `manifest.json` of a saved [`HnswIndex`].
 #[derive(Debug, Serialize, Deserialize)]

@@ -50,6 +50,7 @@
 mod candidates;
 mod error;
 pub mod exact;
+pub mod graph_distance;
 pub mod hnsw;
 mod neighbours;
 mod recall;
@@ -59,6 +60,7 @@ use serde::Serialize;
 
 pub use error::{Error, Role, SourceError};
 pub use exact::{ExactConfig, ExactIndex};
+pub use graph_distance::{squared_l2, SqL2};
 pub use hnsw::{auto_threshold, HnswConfig, HnswIndex, HnswParameters};
 pub use neighbours::Neighbours;
 pub use recall::{verify_recall, Recall};

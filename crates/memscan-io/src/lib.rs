@@ -91,7 +91,7 @@ mod testutil;
 mod walk;
 
 pub use error::{Error, ErrorKind};
-pub use load::load;
+pub use load::{load, Chunk, ImageStream};
 pub use reporter::{NoReporter, Reporter};
 pub use walk::SUPPORTED_EXTENSIONS;
 

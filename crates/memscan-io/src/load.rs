@@ -58,33 +58,7 @@ pub(crate) struct Rejected {
 ///   an unsupported transfer syntax, bad NIfTI header…);
 /// - [`ErrorKind::EmptySet`] if no image is left (including when all were skipped).
 pub fn load(path: &Path, cfg: &IoConfig, reporter: &dyn Reporter) -> Result<ImageSet, Error> {
-    if !matches!(cfg.channels, 1 | 3) {
-        return Err(Error::new(
-            path,
-            ErrorKind::BadChannels {
-                channels: cfg.channels,
-            },
-        ));
-    }
-    if cfg.size == 0 {
-        return Err(Error::new(path, ErrorKind::BadSize { size: cfg.size }));
-    }
-    if let Some((center, width)) = cfg.window {
-        if !(center.is_finite() && width.is_finite() && width > 0.0) {
-            return Err(Error::new(path, ErrorKind::BadWindow { center, width }));
-        }
-    }
-    if let Some(range) = cfg.slices.as_ref().and_then(|s| s.range.as_ref()) {
-        if range.is_empty() {
-            return Err(Error::new(
-                path,
-                ErrorKind::BadSliceRange {
-                    start: range.start,
-                    end: range.end,
-                },
-            ));
-        }
-    }
+    check_config(path, cfg)?;
     let entries = list(path)?;
 
     reporter.start(&format!("decode {}", path.display()), entries.len() as u64);
@@ -143,6 +117,161 @@ pub fn load(path: &Path, cfg: &IoConfig, reporter: &dyn Reporter) -> Result<Imag
         skipped,
         hash,
     })
+}
+
+/// Rejects an invalid [`IoConfig`] before any file is read.
+fn check_config(path: &Path, cfg: &IoConfig) -> Result<(), Error> {
+    if !matches!(cfg.channels, 1 | 3) {
+        return Err(Error::new(
+            path,
+            ErrorKind::BadChannels {
+                channels: cfg.channels,
+            },
+        ));
+    }
+    if cfg.size == 0 {
+        return Err(Error::new(path, ErrorKind::BadSize { size: cfg.size }));
+    }
+    if let Some((center, width)) = cfg.window {
+        if !(center.is_finite() && width.is_finite() && width > 0.0) {
+            return Err(Error::new(path, ErrorKind::BadWindow { center, width }));
+        }
+    }
+    if let Some(range) = cfg.slices.as_ref().and_then(|s| s.range.as_ref()) {
+        if range.is_empty() {
+            return Err(Error::new(
+                path,
+                ErrorKind::BadSliceRange {
+                    start: range.start,
+                    end: range.end,
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One chunk of an [`ImageStream`]: the images decoded from a run of consecutive files, in
+/// order, and the inputs skipped among them under [`BadInputPolicy::Skip`].
+#[derive(Debug)]
+pub struct Chunk {
+    /// The images, in the order [`load`] would return them.
+    pub images: Vec<Image>,
+    /// Parallel to `images` (see [`ImageSet::meta`]).
+    pub meta: Vec<Option<SourceMeta>>,
+    /// Inputs skipped in this chunk.
+    pub skipped: Vec<Skipped>,
+}
+
+/// [`load`] in chunks: lists the inputs once, then decodes a bounded number of files at a time
+/// (in parallel within the chunk), so that memory is bounded by the chunk, not the set.
+///
+/// The images, skipped inputs and the set hash ([`ImageStream::finish`]) are exactly those
+/// [`load`] gives for the same path and configuration, whatever the chunk size. A single
+/// array file (`.npy`/`.npz`, a NIfTI volume, a multi-frame DICOM) is decoded as a whole.
+#[derive(Debug)]
+pub struct ImageStream {
+    root: std::path::PathBuf,
+    cfg: IoConfig,
+    entries: std::vec::IntoIter<Entry>,
+    files: usize,
+    hasher: Sha256,
+    images: usize,
+}
+
+impl ImageStream {
+    /// Lists the inputs under `path` (a folder or a single file).
+    ///
+    /// # Errors
+    ///
+    /// As [`load`] for an invalid `cfg` or an unreadable `path`.
+    pub fn open(path: &Path, cfg: &IoConfig) -> Result<Self, Error> {
+        check_config(path, cfg)?;
+        let entries = list(path)?;
+        Ok(ImageStream {
+            root: path.to_path_buf(),
+            cfg: cfg.clone(),
+            files: entries.len(),
+            entries: entries.into_iter(),
+            hasher: Sha256::new(),
+            images: 0,
+        })
+    }
+
+    /// Number of input files listed.
+    pub fn files(&self) -> usize {
+        self.files
+    }
+
+    /// Decodes the next `max_files` files (at least one); `None` when every file was read.
+    /// Progress: `advance(1)` on `reporter` per file; `warn` per skipped input.
+    ///
+    /// # Errors
+    ///
+    /// With [`BadInputPolicy::Fail`], the first bad input in order.
+    pub fn next_chunk(
+        &mut self,
+        max_files: usize,
+        reporter: &dyn Reporter,
+    ) -> Option<Result<Chunk, Error>> {
+        let batch: Vec<Entry> = self.entries.by_ref().take(max_files.max(1)).collect();
+        if batch.is_empty() {
+            return None;
+        }
+        let cfg = &self.cfg;
+        let decoded: Vec<Vec<Outcome>> = batch
+            .into_par_iter()
+            .map(|entry| {
+                let out = decode(entry, cfg);
+                reporter.advance(1);
+                out
+            })
+            .collect();
+        let mut chunk = Chunk {
+            images: Vec::new(),
+            meta: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for outcome in decoded.into_iter().flatten() {
+            match outcome {
+                Ok(d) => {
+                    self.hasher
+                        .update(format!("{}\t{}\n", d.image.id, d.image.hash));
+                    chunk.images.push(d.image);
+                    chunk.meta.push(d.meta);
+                }
+                Err(rejected) => match cfg.on_bad_input {
+                    BadInputPolicy::Fail => {
+                        // Nothing after a failure is read.
+                        self.entries = Vec::new().into_iter();
+                        return Some(Err(rejected.error));
+                    }
+                    BadInputPolicy::Skip => {
+                        let reason = chain(&rejected.error);
+                        reporter.warn(&reason);
+                        chunk.skipped.push(Skipped {
+                            path: rejected.id,
+                            reason,
+                        });
+                    }
+                },
+            }
+        }
+        self.images += chunk.images.len();
+        Some(Ok(chunk))
+    }
+
+    /// The set hash ([`ImageSet::hash`]) over every image streamed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::EmptySet`] if no image was streamed.
+    pub fn finish(self) -> Result<String, Error> {
+        if self.images == 0 {
+            return Err(Error::new(&self.root, ErrorKind::EmptySet));
+        }
+        Ok(hex::encode(self.hasher.finalize()))
+    }
 }
 
 /// Decodes one listed file into its images (one for a picture, N for an array file, a
@@ -361,6 +490,44 @@ mod tests {
             warns.iter().all(|w| w.starts_with("warn cannot decode ")),
             "{warns:?}"
         );
+    }
+
+    #[test]
+    fn stream_gives_what_load_gives_for_any_chunk_size() {
+        let dir = mixed_folder();
+        fs::write(dir.path().join("bad.png"), b"corrupt").unwrap();
+        let want = load(dir.path(), &skip(6, 1), &NoReporter).unwrap();
+        for chunk_files in [1, 2, 100] {
+            let mut s = ImageStream::open(dir.path(), &skip(6, 1)).unwrap();
+            assert_eq!(s.files(), 6);
+            let (mut images, mut skipped) = (Vec::new(), Vec::new());
+            while let Some(c) = s.next_chunk(chunk_files, &NoReporter) {
+                let c = c.unwrap();
+                assert_eq!(c.images.len(), c.meta.len());
+                images.extend(c.images);
+                skipped.extend(c.skipped);
+            }
+            assert_eq!(images, want.images, "chunks of {chunk_files}");
+            assert_eq!(skipped, want.skipped);
+            assert_eq!(s.finish().unwrap(), want.hash);
+        }
+        // Fail policy: the bad file ends the stream with its error, nothing after it is read.
+        let mut s = ImageStream::open(dir.path(), &cfg(6, 1)).unwrap();
+        let mut got = Vec::new();
+        while let Some(c) = s.next_chunk(1, &NoReporter) {
+            got.push(c.map(|c| c.images.len()).map_err(|e| e.to_string()));
+        }
+        let err = got.last().unwrap().as_ref().unwrap_err();
+        assert!(err.contains("bad.png"), "{err}");
+        assert!(got[..got.len() - 1].iter().all(Result::is_ok));
+        // Nothing streamed: an empty-set error.
+        let empty = tempfile::tempdir().unwrap();
+        let mut s = ImageStream::open(empty.path(), &cfg(6, 1)).unwrap();
+        assert!(s.next_chunk(4, &NoReporter).is_none());
+        assert!(matches!(
+            s.finish().unwrap_err().kind(),
+            ErrorKind::EmptySet
+        ));
     }
 
     #[test]

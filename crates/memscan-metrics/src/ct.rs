@@ -87,9 +87,19 @@ pub struct CtConfig {
     /// Project onto this many principal axes of the training set when the embedding is wider
     /// (64, as dgm-eval).
     pub pca_dims: usize,
-    /// Seed of the PCA start and the k-means runs.
+    /// Seed of the PCA start, the k-means runs and the subsamples.
     pub seed: u64,
+    /// Bounds the cost on large sets (20 000; `0` = no limit): a test or synthetic set with
+    /// more points is replaced by a seeded uniform sample of this many (without replacement),
+    /// and k-means is fitted on a seeded sample of this many training points (every training
+    /// point is then assigned to a cell and used as a nearest neighbour). The within-cell
+    /// nearest-neighbour search then costs `O(max_points · N_train / k)`, not
+    /// `O((N_test + N_syn) · N_train / k)`. Recorded in [`Ct::sampling`].
+    pub max_points: usize,
 }
+
+/// Default of [`CtConfig::max_points`].
+pub const MAX_POINTS: usize = 20_000;
 
 impl Default for CtConfig {
     fn default() -> Self {
@@ -100,8 +110,34 @@ impl Default for CtConfig {
             restarts: 5,
             pca_dims: 64,
             seed: 0,
+            max_points: MAX_POINTS,
         }
     }
+}
+
+/// Seed offsets of C_T's subsamples (distinct streams per set).
+const SAMPLE_TEST: u64 = 0x5445_5354;
+const SAMPLE_SYNTHETIC: u64 = 0x5359_4e54;
+const SAMPLE_KMEANS: u64 = 0x4b4d_4541;
+
+/// How many points of each set C_T used (see [`CtConfig::max_points`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CtSampling {
+    /// The limit in force (`0` = none).
+    pub max_points: usize,
+    /// Test (holdout) points compared.
+    pub n_test: usize,
+    /// Test points given.
+    pub n_test_total: usize,
+    /// Synthetic points compared.
+    pub n_synthetic: usize,
+    /// Synthetic points given.
+    pub n_synthetic_total: usize,
+    /// Training points k-means was fitted on (all training points define the cells' nearest
+    /// neighbours).
+    pub n_train_kmeans: usize,
+    /// Training points given.
+    pub n_train_total: usize,
 }
 
 /// One cell of the partition.
@@ -137,6 +173,9 @@ pub struct Ct {
     pub dropped: usize,
     /// Every cell, in index order.
     pub per_cell: Vec<CtCell>,
+    /// Points used per set (seeded subsamples on large sets; [`CtConfig::max_points`]).
+    #[serde(default)]
+    pub sampling: CtSampling,
 }
 
 /// Per-cell input of [`ct_from_cells`]: the distances of the cell's test and synthetic points
@@ -270,6 +309,7 @@ pub fn ct_from_cells(cells: &[CellSample<'_>], min_syn_per_cell: usize) -> Resul
         k: per_cell.len(),
         dropped: per_cell.len() - cells_kept,
         per_cell,
+        sampling: CtSampling::default(),
     })
 }
 
@@ -307,6 +347,19 @@ pub fn ct(
         check_width(what, x, "train", train.ncols())?;
         check_finite(what, x)?;
     }
+    let test_s = crate::stats::sample_rows(test, cfg.max_points, cfg.seed ^ SAMPLE_TEST);
+    let syn_s = crate::stats::sample_rows(synthetic, cfg.max_points, cfg.seed ^ SAMPLE_SYNTHETIC);
+    let mut sampling = CtSampling {
+        max_points: cfg.max_points,
+        n_test_total: test.nrows(),
+        n_synthetic_total: synthetic.nrows(),
+        n_train_total: train.nrows(),
+        ..CtSampling::default()
+    };
+    let test = test_s.as_ref().map_or(test, |a| a.view());
+    let synthetic = syn_s.as_ref().map_or(synthetic, |a| a.view());
+    sampling.n_test = test.nrows();
+    sampling.n_synthetic = synthetic.nrows();
     let k = if cfg.k == 0 {
         auto_k(train.nrows(), test.nrows(), synthetic.nrows(), cfg)
     } else {
@@ -337,7 +390,12 @@ pub fn ct(
     };
 
     // 2. Cells from k-means on train.
-    let model = kmeans::fit(train_p.view(), k, cfg.restarts, cfg.seed);
+    let fit_idx =
+        crate::stats::sample_indices(train_p.nrows(), cfg.max_points, cfg.seed ^ SAMPLE_KMEANS);
+    let fit_rows = fit_idx.map(|idx| train_p.select(ndarray::Axis(0), &idx));
+    let fit = fit_rows.as_ref().unwrap_or(&train_p);
+    sampling.n_train_kmeans = fit.nrows();
+    let model = kmeans::fit(fit.view(), k, cfg.restarts, cfg.seed);
     let members = |x: &Array2<f64>| -> Vec<Vec<usize>> {
         let mut out = vec![Vec::new(); k];
         for (i, c) in model.predict(x.view()).into_iter().enumerate() {
@@ -375,7 +433,9 @@ pub fn ct(
             synthetic: s,
         })
         .collect();
-    ct_from_cells(&cells, cfg.min_syn_per_cell)
+    let mut out = ct_from_cells(&cells, cfg.min_syn_per_cell)?;
+    out.sampling = sampling;
+    Ok(out)
 }
 
 /// `min over j ∈ idx of ‖x − train_j‖`, computed directly from differences (an exact copy
@@ -550,6 +610,54 @@ mod tests {
             );
         }
         assert!((c.value - saturation()).abs() < 1e-9, "{}", c.value);
+    }
+
+    #[test]
+    fn large_sets_are_subsampled_with_a_seed_and_still_detect_copies() {
+        // 3 clusters × (900 train, 600 test, 600 copies): with max_points = 300 the test and
+        // synthetic sets are sampled down to 300 each and k-means is fitted on 300 training
+        // points; every training point still defines the cells' nearest neighbours.
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let centres = [[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]];
+        let (mut train, mut test, mut syn) = (Vec::new(), Vec::new(), Vec::new());
+        for c in &centres {
+            let tr = gaussian(&mut rng, 900, 2, c);
+            syn.extend_from_slice(&tr[..600]);
+            train.extend(tr);
+            test.extend(gaussian(&mut rng, 600, 2, c));
+        }
+        let cfg = CtConfig {
+            k: 3,
+            seed: 5,
+            max_points: 300,
+            ..CtConfig::default()
+        };
+        let (tr, te, sy) = (matrix(&train), matrix(&test), matrix(&syn));
+        let c = ct(tr.view(), te.view(), sy.view(), &cfg).unwrap();
+        let s = &c.sampling;
+        assert_eq!((s.n_test, s.n_test_total), (300, 1800));
+        assert_eq!((s.n_synthetic, s.n_synthetic_total), (300, 1800));
+        assert_eq!((s.n_train_kmeans, s.n_train_total), (300, 2700));
+        let n_train: usize = c.per_cell.iter().map(|x| x.n_train).sum();
+        let n_test: usize = c.per_cell.iter().map(|x| x.n_test).sum();
+        assert_eq!((n_train, n_test), (2700, 300));
+        assert!(c.value < -10.0, "exact copies: {}", c.value);
+        // Seeded: the same again; another seed samples differently.
+        assert_eq!(ct(tr.view(), te.view(), sy.view(), &cfg).unwrap(), c);
+        let other = CtConfig {
+            seed: 6,
+            ..cfg.clone()
+        };
+        let c6 = ct(tr.view(), te.view(), sy.view(), &other).unwrap();
+        assert_ne!(c6.per_cell, c.per_cell);
+        // No limit: everything is used.
+        let all = CtConfig {
+            max_points: 0,
+            ..cfg
+        };
+        let c0 = ct(tr.view(), te.view(), sy.view(), &all).unwrap();
+        assert_eq!(c0.sampling.n_test, 1800);
+        assert_eq!(c0.sampling.n_train_kmeans, 2700);
     }
 
     #[test]

@@ -191,6 +191,31 @@ pub(crate) fn fraction(count: u64, n: u64) -> f64 {
     }
 }
 
+/// A seeded uniform sample of `max` rows of `x` without replacement, in row order; `None`
+/// (use every row) when `max == 0` or `x` has at most `max` rows.
+///
+/// Used wherever a metric would otherwise cost `O(N · M)` (the DOMIAS KDEs, C_T's
+/// within-cell nearest neighbours): the sample is a function of `(x.nrows(), max, seed)` only.
+pub fn sample_rows(
+    x: ndarray::ArrayView2<'_, f32>,
+    max: usize,
+    seed: u64,
+) -> Option<ndarray::Array2<f32>> {
+    sample_indices(x.nrows(), max, seed).map(|idx| x.select(ndarray::Axis(0), &idx))
+}
+
+/// The row indices [`sample_rows`] keeps, ascending; `None` when every row is kept.
+pub fn sample_indices(n: usize, max: usize, seed: u64) -> Option<Vec<usize>> {
+    use rand::SeedableRng;
+    if max == 0 || n <= max {
+        return None;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut idx = rand::seq::index::sample(&mut rng, n, max).into_vec();
+    idx.sort_unstable();
+    Some(idx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1230,6 +1230,7 @@ mod tests {
             runtime: Runtime {
                 threads: 1,
                 timings_s: Vec::new(),
+                cache: Vec::new(),
             },
         };
         let copied = (0..5)

@@ -345,6 +345,9 @@ pub struct Runtime {
     pub threads: usize,
     /// Wall time per stage, in seconds, in pipeline order.
     pub timings_s: Vec<Timing>,
+    /// Cache lookups of this run (`entry`, `outcome`: hit / miss / rebuilt / store_failed,
+    /// `path`); empty with `--no-cache`.
+    pub cache: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,5 +1,6 @@
 //! [`Audit::run`]: the pipeline, stage by stage.
 
+use crate::cache::{Lookup, Record};
 use crate::config::{default_weights, AuditConfig, EmbedderKind, IndexKind};
 use crate::error::Error;
 use crate::groups::{GroupBy, Groups};
@@ -113,6 +114,238 @@ pub(crate) fn metric_err(what: &'static str) -> impl FnOnce(memscan_metrics::Err
     move |source| Error::Metrics { what, source }
 }
 
+/// One input role after ingest and embedding: what the rest of the pipeline needs.
+pub(crate) struct RoleInput {
+    /// One id per row of `e`.
+    pub ids: Vec<String>,
+    /// The embeddings (or given features), one row per image.
+    pub e: Array2<f32>,
+    /// What `summary.json` records under `inputs`.
+    pub input: InputSet,
+    /// The decoded images (`None` for `--features`: there are no pixels).
+    pub images: Option<ImageSet>,
+}
+
+/// Every role after ingest and embedding.
+pub(crate) struct Ingested {
+    pub train: RoleInput,
+    pub synthetic: RoleInput,
+    pub holdout: Option<RoleInput>,
+    pub reference: Option<RoleInput>,
+    pub skipped: Vec<SkippedInput>,
+    /// `summary.json`'s `embedder`.
+    pub embedder: serde_json::Value,
+    /// Sections this input kind cannot provide, with the reason (`metrics.absent`).
+    pub absent: BTreeMap<String, String>,
+    /// Describes the embedding space for cache keys (embedder and decoding configuration,
+    /// or `features` and the normalization); never paths.
+    pub space: String,
+    /// Cache lookups so far.
+    pub cache: Vec<crate::cache::Record>,
+}
+
+/// `--reference` without `--holdout` is a usage error.
+pub(crate) fn reference_needs_holdout() -> Error {
+    Error::Config(
+        "--reference needs --holdout (the reference calibrates attacks on holdout \
+         non-members)"
+            .into(),
+    )
+}
+
+/// Builds the embedder `embed` describes for images decoded with `io`.
+///
+/// A missing efficientnet-lite0 weights file is an error naming the path and the command that
+/// fetches it.
+pub fn make_embedder(
+    embed: &crate::config::EmbedConfig,
+    io: &memscan_io::IoConfig,
+) -> Result<Box<dyn Embedder>, Error> {
+    Ok(match embed.kind {
+        EmbedderKind::Pixel => Box::new(
+            PixelEmbedder::new(usize::from(io.channels), io.size as usize)
+                .map_err(Error::LoadEmbedder)?,
+        ),
+        EmbedderKind::EfficientnetLite0 => {
+            let path = embed.weights.clone().unwrap_or_else(default_weights);
+            if !path.is_file() {
+                return Err(Error::Config(format!(
+                    "efficientnet-lite0 weights not found at {}: fetch them with `cargo xtask \
+                     weights fetch efficientnet-lite0` in the memscan repository, or pass \
+                     --embedder efficientnet-lite0:PATH",
+                    path.display()
+                )));
+            }
+            Box::new(EfficientNetLite0::load(&path).map_err(Error::LoadEmbedder)?)
+        }
+        EmbedderKind::Safetensors => {
+            let (Some(path), Some(arch)) = (&embed.weights, embed.arch) else {
+                return Err(Error::Config(
+                    "the safetensors embedder needs a weights file and an architecture \
+                     (--embedder safetensors:PATH --arch resnet18|resnet50|dinov2-s)"
+                        .into(),
+                ));
+            };
+            Box::new(Backbone::load(path, arch).map_err(Error::LoadEmbedder)?)
+        }
+    })
+}
+
+/// Decodes and embeds the image sets.
+fn ingest_images(
+    cfg: &AuditConfig,
+    reporter: &dyn Reporter,
+    timer: &mut Timer,
+    warn: &mut dyn FnMut(String),
+) -> Result<Ingested, Error> {
+    let train = timer.time("decode train", || load("train", &cfg.train, cfg, reporter))?;
+    let synthetic = timer.time("decode synthetic", || {
+        load("synthetic", &cfg.synthetic, cfg, reporter)
+    })?;
+    let holdout = match &cfg.holdout {
+        Some(p) => Some(timer.time("decode holdout", || load("holdout", p, cfg, reporter))?),
+        None => None,
+    };
+    let reference = match (&cfg.reference, &holdout) {
+        (Some(p), Some(_)) => {
+            Some(timer.time("decode reference", || load("reference", p, cfg, reporter))?)
+        }
+        (Some(_), None) => return Err(reference_needs_holdout()),
+        (None, _) => None,
+    };
+    let mut skipped = Vec::new();
+    for (role, set) in [
+        ("train", Some(&train)),
+        ("synthetic", Some(&synthetic)),
+        ("holdout", holdout.as_ref()),
+        ("reference", reference.as_ref()),
+    ] {
+        for s in set.map(|s| s.skipped.as_slice()).unwrap_or_default() {
+            skipped.push(SkippedInput {
+                role: role.into(),
+                path: s.path.clone(),
+                reason: s.reason.clone(),
+            });
+        }
+    }
+    if !skipped.is_empty() {
+        warn(format!(
+            "{} bad input file(s) skipped (--skip-bad); see `skipped`",
+            skipped.len()
+        ));
+    }
+    if train.hash == synthetic.hash {
+        warn("the synthetic set has the same content as the training set".into());
+    }
+    if let Some(h) = &holdout {
+        if h.hash == train.hash {
+            return Err(Error::Inputs(
+                "the holdout set has the same content as the training set; the holdout must \
+                     be real images the generator never saw"
+                    .into(),
+            ));
+        }
+    }
+
+    // --- embed ----------------------------------------------------------------------
+    let embedder = make_embedder(&cfg.embed, &cfg.io)?;
+    let embed = |role: &'static str, set: &ImageSet, timer: &mut Timer| {
+        timer.time(&format!("embed {role}"), || {
+            embed_all(
+                embedder.as_ref(),
+                &set.images,
+                &format!("embed {role}"),
+                reporter,
+            )
+            .map_err(|source| Error::Embed { role, source })
+        })
+    };
+    // Real sets are reused across audits: their embeddings are cached (the synthetic set,
+    // audited once, is not).
+    let space = format!(
+        "{}\n{}",
+        serde_json::to_string(&embedder.info()).expect("embedder info serializes"),
+        serde_json::to_string(&cfg.io).expect("io config serializes")
+    );
+    let mut records = Vec::new();
+    let cache = cfg.cache.as_ref().filter(|_| embedder.cache_embeddings());
+    let mut cached = |role: &'static str, set: &ImageSet, timer: &mut Timer| {
+        let Some(cache) = cache else {
+            return embed(role, set, timer);
+        };
+        let key = crate::cache::key("embeddings", &[&set.hash, &space]);
+        let ids = ids(set);
+        let path = cache.embeddings_dir(&key).display().to_string();
+        let outcome = match timer.time(&format!("cache: read {role} embeddings"), || {
+            cache.load_embeddings(&key, &ids)
+        }) {
+            Lookup::Hit(e) => {
+                records.push(Record {
+                    entry: format!("embeddings {role}"),
+                    outcome: "hit",
+                    path,
+                });
+                return Ok(e);
+            }
+            Lookup::Miss => "miss",
+            Lookup::Corrupt(why) => {
+                warn(format!(
+                    "cache entry {path} is corrupt ({why}); recomputing the {role} \
+                         embeddings"
+                ));
+                "rebuilt"
+            }
+        };
+        let e = embed(role, set, timer)?;
+        let outcome = match timer.time(&format!("cache: write {role} embeddings"), || {
+            cache.store_embeddings(&key, e.view(), &ids)
+        }) {
+            Ok(()) => outcome,
+            Err(err) => {
+                warn(format!(
+                    "cannot cache the {role} embeddings: {}",
+                    crate::error::chain(&err)
+                ));
+                "store_failed"
+            }
+        };
+        records.push(Record {
+            entry: format!("embeddings {role}"),
+            outcome,
+            path,
+        });
+        Ok(e)
+    };
+    let e_train = cached("train", &train, timer)?;
+    let e_syn = embed("synthetic", &synthetic, timer)?;
+    let e_hold = match &holdout {
+        Some(h) => Some(cached("holdout", h, timer)?),
+        None => None,
+    };
+    let e_ref = match &reference {
+        Some(r) => Some(cached("reference", r, timer)?),
+        None => None,
+    };
+
+    let role = |set: ImageSet, e: Array2<f32>| RoleInput {
+        ids: ids(&set),
+        e,
+        input: input_set(&set),
+        images: Some(set),
+    };
+    Ok(Ingested {
+        train: role(train, e_train),
+        synthetic: role(synthetic, e_syn),
+        holdout: holdout.zip(e_hold).map(|(s, e)| role(s, e)),
+        reference: reference.zip(e_ref).map(|(s, e)| role(s, e)),
+        skipped,
+        embedder: serde_json::to_value(embedder.info()).expect("embedder info serializes"),
+        absent: BTreeMap::new(),
+        space,
+        cache: records,
+    })
+}
+
 impl Audit {
     /// Runs the whole pipeline described by `cfg`. Progress and warnings go to `reporter`;
     /// warnings are also recorded in `summary.json`.
@@ -127,130 +360,46 @@ impl Audit {
             warnings.push(msg);
         };
 
-        // --- ingest ---------------------------------------------------------------------
-        let train = timer.time("decode train", || load("train", &cfg.train, cfg, reporter))?;
-        let synthetic = timer.time("decode synthetic", || {
-            load("synthetic", &cfg.synthetic, cfg, reporter)
-        })?;
-        let holdout = match &cfg.holdout {
-            Some(p) => Some(timer.time("decode holdout", || load("holdout", p, cfg, reporter))?),
-            None => None,
+        // --- ingest + embed (images), or read the given features ---------------------------
+        let ingested = if cfg.features.is_some() {
+            crate::features::ingest(cfg, &mut timer, &mut |m| warn(&mut warnings, m))?
+        } else {
+            ingest_images(cfg, reporter, &mut timer, &mut |m| warn(&mut warnings, m))?
         };
-        let reference = match (&cfg.reference, &holdout) {
-            (Some(p), Some(_)) => {
-                Some(timer.time("decode reference", || load("reference", p, cfg, reporter))?)
-            }
-            (Some(_), None) => {
-                return Err(Error::Config(
-                    "--reference needs --holdout (the reference calibrates attacks on holdout \
-                     non-members)"
-                        .into(),
-                ))
-            }
-            (None, _) => None,
+        let Ingested {
+            train,
+            synthetic,
+            holdout,
+            reference,
+            skipped,
+            embedder: embedder_info,
+            absent: ingest_absent,
+            space,
+            cache: mut cache_records,
+        } = ingested;
+        absent.extend(ingest_absent);
+        let is_features = cfg.features.is_some();
+        let RoleInput {
+            ids: train_ids,
+            e: e_train,
+            input: train_input,
+            images: train_images,
+        } = train;
+        let RoleInput {
+            ids: syn_ids,
+            e: e_syn,
+            input: syn_input,
+            images: syn_images,
+        } = synthetic;
+        let (e_hold, hold_input, hold_images) = match holdout {
+            Some(h) => (Some(h.e), Some(h.input), h.images),
+            None => (None, None, None),
         };
-        let mut skipped = Vec::new();
-        for (role, set) in [
-            ("train", Some(&train)),
-            ("synthetic", Some(&synthetic)),
-            ("holdout", holdout.as_ref()),
-            ("reference", reference.as_ref()),
-        ] {
-            for s in set.map(|s| s.skipped.as_slice()).unwrap_or_default() {
-                skipped.push(SkippedInput {
-                    role: role.into(),
-                    path: s.path.clone(),
-                    reason: s.reason.clone(),
-                });
-            }
-        }
-        if !skipped.is_empty() {
-            warn(
-                &mut warnings,
-                format!(
-                    "{} bad input file(s) skipped (--skip-bad); see `skipped`",
-                    skipped.len()
-                ),
-            );
-        }
-        if train.hash == synthetic.hash {
-            warn(
-                &mut warnings,
-                "the synthetic set has the same content as the training set".into(),
-            );
-        }
-        if let Some(h) = &holdout {
-            if h.hash == train.hash {
-                return Err(Error::Inputs(
-                    "the holdout set has the same content as the training set; the holdout must \
-                     be real images the generator never saw"
-                        .into(),
-                ));
-            }
-        }
-
-        // --- embed ----------------------------------------------------------------------
-        let embedder: Box<dyn Embedder> = match cfg.embed.kind {
-            EmbedderKind::Pixel => Box::new(
-                PixelEmbedder::new(usize::from(cfg.io.channels), cfg.io.size as usize).map_err(
-                    |source| Error::Embed {
-                        role: "train",
-                        source,
-                    },
-                )?,
-            ),
-            EmbedderKind::EfficientnetLite0 => {
-                let path = cfg.embed.weights.clone().unwrap_or_else(default_weights);
-                if !path.is_file() {
-                    return Err(Error::Config(format!(
-                        "efficientnet-lite0 weights not found at {}: fetch them with `cargo \
-                         xtask weights fetch efficientnet-lite0` in the memscan repository, or \
-                         pass --embedder efficientnet-lite0:PATH",
-                        path.display()
-                    )));
-                }
-                Box::new(
-                    EfficientNetLite0::load(&path).map_err(|source| Error::Embed {
-                        role: "train",
-                        source,
-                    })?,
-                )
-            }
-            EmbedderKind::Safetensors => {
-                let (Some(path), Some(arch)) = (&cfg.embed.weights, cfg.embed.arch) else {
-                    return Err(Error::Config(
-                        "the safetensors embedder needs a weights file and an architecture \
-                         (--embedder safetensors:PATH --arch resnet18|resnet50|dinov2-s)"
-                            .into(),
-                    ));
-                };
-                Box::new(Backbone::load(path, arch).map_err(|source| Error::Embed {
-                    role: "train",
-                    source,
-                })?)
-            }
+        let (e_ref, ref_input) = match reference {
+            Some(r) => (Some(r.e), Some(r.input)),
+            None => (None, None),
         };
-        let embed = |role: &'static str, set: &ImageSet, timer: &mut Timer| {
-            timer.time(&format!("embed {role}"), || {
-                embed_all(
-                    embedder.as_ref(),
-                    &set.images,
-                    &format!("embed {role}"),
-                    reporter,
-                )
-                .map_err(|source| Error::Embed { role, source })
-            })
-        };
-        let e_train = embed("train", &train, &mut timer)?;
-        let e_syn = embed("synthetic", &synthetic, &mut timer)?;
-        let e_hold = match &holdout {
-            Some(h) => Some(embed("holdout", h, &mut timer)?),
-            None => None,
-        };
-        let e_ref = match &reference {
-            Some(r) => Some(embed("reference", r, &mut timer)?),
-            None => None,
-        };
+        let n_train = e_train.nrows();
 
         // --- neighbours -----------------------------------------------------------------
         let use_hnsw = match cfg.index.kind {
@@ -263,11 +412,59 @@ impl Audit {
             source,
         };
         let train_index: Box<dyn Index> = if use_hnsw {
-            timer.time("index train (hnsw)", || {
-                HnswIndex::build(e_train.view(), &cfg.index.hnsw)
-                    .map(|i| Box::new(i) as Box<dyn Index>)
-                    .map_err(index_err)
-            })?
+            let h = &cfg.index.hnsw;
+            let cached = cfg.cache.as_ref().map(|c| {
+                let params = format!(
+                    "m={} ef_construction={} deterministic={}",
+                    h.m, h.ef_construction, h.deterministic
+                );
+                let key = crate::cache::key("hnsw", &[&train_input.content_hash, &space, &params]);
+                (c, key)
+            });
+            let mut outcome = None;
+            if let Some((c, key)) = &cached {
+                match timer.time("cache: read train hnsw", || {
+                    c.load_hnsw(key, e_train.view(), h)
+                }) {
+                    Lookup::Hit(index) => outcome = Some(("hit", Some(index))),
+                    Lookup::Miss => outcome = Some(("miss", None)),
+                    Lookup::Corrupt(why) => {
+                        warn(
+                            &mut warnings,
+                            format!(
+                                "cache entry {} is corrupt ({why}); rebuilding the HNSW graph",
+                                c.hnsw_dir(key).display()
+                            ),
+                        );
+                        outcome = Some(("rebuilt", None));
+                    }
+                }
+            }
+            let index = match outcome.as_mut().and_then(|o| o.1.take()) {
+                Some(index) => index,
+                None => timer.time("index train (hnsw)", || {
+                    HnswIndex::build(e_train.view(), h).map_err(index_err)
+                })?,
+            };
+            if let (Some((c, key)), Some((mut o, _))) = (&cached, outcome) {
+                if o != "hit" {
+                    if let Err(err) =
+                        timer.time("cache: write train hnsw", || c.store_hnsw(key, &index))
+                    {
+                        warn(
+                            &mut warnings,
+                            format!("cannot cache the HNSW graph: {}", crate::error::chain(&err)),
+                        );
+                        o = "store_failed";
+                    }
+                }
+                cache_records.push(Record {
+                    entry: "hnsw train".into(),
+                    outcome: o,
+                    path: c.hnsw_dir(key).display().to_string(),
+                });
+            }
+            Box::new(index) as Box<dyn Index>
         } else {
             timer.time("index train", || {
                 ExactIndex::new(e_train.view())
@@ -306,7 +503,7 @@ impl Audit {
             }
             index_json["recall"] = serde_json::to_value(recall).expect("recall");
         }
-        let k = if train.images.len() >= 2 { 2 } else { 1 };
+        let k = if n_train >= 2 { 2 } else { 1 };
         if k == 1 {
             warn(
                 &mut warnings,
@@ -329,7 +526,7 @@ impl Audit {
             None => None,
         };
 
-        let n_syn = synthetic.images.len();
+        let n_syn = e_syn.nrows();
         let d1_syn: Vec<f64> = (0..n_syn).map(|i| nn_syn.nearest(i).1).collect();
         let nn1_syn: Vec<usize> = (0..n_syn).map(|i| nn_syn.nearest(i).0 as usize).collect();
         let d2_syn: Option<Vec<f64>> =
@@ -340,8 +537,6 @@ impl Audit {
 
         // --- metrics --------------------------------------------------------------------
         let m = &cfg.metrics;
-        let train_ids = ids(&train);
-        let syn_ids = ids(&synthetic);
 
         // Calibrated copy rates.
         let mut flags_at: Vec<Option<Vec<bool>>> = vec![None; m.fprs.len()];
@@ -449,14 +644,14 @@ impl Audit {
         // Training images copied.
         let train_copied = match &primary_flags {
             Some(flags) => Some(
-                copies::train_copied(&nn1_syn, &d1_syn, flags, train.images.len(), m.top_n)
+                copies::train_copied(&nn1_syn, &d1_syn, flags, n_train, m.top_n)
                     .map_err(metric_err("training images copied"))?,
             ),
             None => None,
         };
         let copies_per_train = match &primary_flags {
             Some(flags) => Some(
-                copies::copy_counts(&nn1_syn, flags, train.images.len())
+                copies::copy_counts(&nn1_syn, flags, n_train)
                     .map_err(metric_err("copies per training image"))?,
             ),
             None => None,
@@ -472,16 +667,14 @@ impl Audit {
         let nn_train_syn = timer.time("search train→synthetic", || {
             search(&syn_index, &e_train, 1, "train → synthetic", reporter)
         })?;
-        let train_d_syn: Vec<f64> = (0..train.images.len())
-            .map(|i| nn_train_syn.nearest(i).1)
-            .collect();
+        let train_d_syn: Vec<f64> = (0..n_train).map(|i| nn_train_syn.nearest(i).1).collect();
         let nn_hold_syn = match &e_hold {
             Some(e_h) => Some(timer.time("search holdout→synthetic", || {
                 search(&syn_index, e_h, 1, "holdout → synthetic", reporter)
             })?),
             None => None,
         };
-        let r_train: Option<Vec<f64>> = if train.images.len() >= 2 {
+        let r_train: Option<Vec<f64>> = if n_train >= 2 {
             let nn = timer.time("search train→train", || {
                 reporter.start("train → train", e_train.nrows() as u64);
                 let out = train_index
@@ -502,7 +695,7 @@ impl Audit {
         let groups = match &cfg.groups {
             Some(p) => Some(Groups::read(p)?),
             None => {
-                let sets: Vec<&ImageSet> = std::iter::once(&train).chain(&holdout).collect();
+                let sets: Vec<&ImageSet> = train_images.iter().chain(&hold_images).collect();
                 let by = cfg.group_by.unwrap_or(GroupBy::Patient);
                 let g = Groups::from_meta(by, &sets);
                 if g.is_none() && cfg.group_by.is_some_and(|b| b != GroupBy::None) {
@@ -538,22 +731,56 @@ impl Audit {
             primary_flags: primary_flags.as_deref(),
             groups: groups.as_ref().map(|g| privacy::GroupAssignment {
                 groups: g,
-                train: g.assign_set(&train),
-                holdout: holdout
+                train: train_images
+                    .as_ref()
+                    .map(|t| g.assign_set(t))
+                    .unwrap_or_default(),
+                holdout: hold_images
                     .as_ref()
                     .map(|h| g.assign_set(h))
                     .unwrap_or_default(),
             }),
         };
-        let extra = privacy::compute(&ctx, &mut timer.timings, &mut absent, &mut |m| {
+        let mut metrics = Metrics {
+            copy_rate: copy_rates,
+            fixed_threshold: fixed,
+            ratio_rate: ratio_rate.as_ref().map(|r| r.value.rate),
+            ratio: ratio_rate,
+            similarity: Defined::new(similarity, DEF_SIMILARITY),
+            train_copied_fraction: train_copied.as_ref().map(|t| t.fraction),
+            train_copied: train_copied.as_ref().map(|t| {
+                Defined::new(
+                    TrainCopiedNamed::from_indices(t, &train_ids, &syn_ids),
+                    DEF_TRAIN_COPIED,
+                )
+            }),
+            mia: None,
+            authpct: None,
+            c_t: None,
+            dcr: None,
+            identifiability: None,
+            mdcr: None,
+            groups: None,
+            metadata_leakage: None,
+            absent,
+        };
+        let train_scores = privacy::compute(&ctx, &mut metrics, &mut timer.timings, &mut |m| {
             warn(&mut warnings, m)
         })?;
 
         // --- metadata leakage (synthetic DICOM attributes vs training) ---------------------
-        let leakage = crate::leakage::check(&train.meta, &syn_ids, &synthetic.meta);
+        let leakage = match (&train_images, &syn_images) {
+            (Some(t), Some(s)) => crate::leakage::check(&t.meta, &syn_ids, &s.meta),
+            _ => crate::leakage::Leakage {
+                metric: None,
+                absent: Some(crate::features::NO_METADATA.into()),
+                warnings: Vec::new(),
+            },
+        };
         if let Some(why) = leakage.absent {
-            absent.insert("metadata_leakage".into(), why);
+            metrics.absent.insert("metadata_leakage".into(), why);
         }
+        metrics.metadata_leakage = leakage.metric;
         for w in leakage.warnings {
             warn(&mut warnings, w);
         }
@@ -576,57 +803,41 @@ impl Audit {
                 train2: (k == 2).then(|| train_ids[nn_syn.row(i).0[1] as usize].clone()),
             })
             .collect();
-        let train_rows: Vec<TrainRow> = (0..train.images.len())
+        let train_rows: Vec<TrainRow> = (0..n_train)
             .map(|j| TrainRow {
                 train: train_ids[j].clone(),
                 copies: copies_per_train.as_ref().map(|c| c[j]),
                 nearest_synthetic: syn_ids[nn_train_syn.nearest(j).0 as usize].clone(),
                 distance: train_d_syn[j],
-                mia_member_sample: extra.member_sample[j],
-                mia_scores: extra.train_scores.iter().map(|s| s[j]).collect(),
+                mia_member_sample: train_scores.member_sample[j],
+                mia_scores: train_scores.scores.iter().map(|s| s[j]).collect(),
             })
             .collect();
 
         // --- gallery (report.html) ---------------------------------------------------------
-        let visuals = timer.time("gallery", || {
-            crate::gallery::build(crate::gallery::GalleryInputs {
-                train: &train,
-                synthetic: &synthetic,
-                nn1: &nn1_syn,
-                rows: &synthetic_rows,
-                train_copied: train_copied.as_ref(),
-                holdout_distance: hold_d1.clone(),
-                holdout_cosine: hold_cos.clone(),
-                no_images: cfg.no_images,
-            })
+        let visuals = timer.time("gallery", || match (&train_images, &syn_images) {
+            (Some(train), Some(synthetic)) => {
+                crate::gallery::build(crate::gallery::GalleryInputs {
+                    train,
+                    synthetic,
+                    nn1: &nn1_syn,
+                    rows: &synthetic_rows,
+                    train_copied: train_copied.as_ref(),
+                    holdout_distance: hold_d1.clone(),
+                    holdout_cosine: hold_cos.clone(),
+                    no_images: cfg.no_images,
+                })
+            }
+            _ => Ok(crate::features::no_gallery(
+                cfg.no_images,
+                hold_d1.clone(),
+                hold_cos.clone(),
+            )),
         })?;
 
         // --- summary --------------------------------------------------------------------
         let n_exact = d1_syn.iter().filter(|&&d| d == 0.0).count();
-        let metrics = Metrics {
-            copy_rate: copy_rates,
-            fixed_threshold: fixed,
-            ratio_rate: ratio_rate.as_ref().map(|r| r.value.rate),
-            ratio: ratio_rate,
-            similarity: Defined::new(similarity, DEF_SIMILARITY),
-            train_copied_fraction: train_copied.as_ref().map(|t| t.fraction),
-            train_copied: train_copied.as_ref().map(|t| {
-                Defined::new(
-                    TrainCopiedNamed::from_indices(t, &train_ids, &syn_ids),
-                    DEF_TRAIN_COPIED,
-                )
-            }),
-            mia: extra.mia,
-            authpct: extra.authpct,
-            c_t: extra.c_t,
-            dcr: extra.dcr,
-            identifiability: extra.identifiability,
-            mdcr: extra.mdcr,
-            groups: extra.groups,
-            metadata_leakage: leakage.metric,
-            absent,
-        };
-        let verdict = verdict(&metrics, m.primary_fpr, n_exact, n_syn);
+        let verdict = verdict(&metrics, m.primary_fpr, n_exact, n_syn, is_features);
         let metrics_json = serde_json::to_value(&metrics).expect("metrics serialize");
         let mut budgets = Vec::new();
         for b in &cfg.budgets {
@@ -645,13 +856,13 @@ impl Audit {
             },
             seed: cfg.seed,
             inputs: memscan_report::Inputs {
-                train: input_set(&train),
-                synthetic: input_set(&synthetic),
-                holdout: holdout.as_ref().map(input_set),
-                reference: reference.as_ref().map(input_set),
+                train: train_input,
+                synthetic: syn_input,
+                holdout: hold_input,
+                reference: ref_input,
             },
             config: serde_json::to_value(cfg).expect("config serializes"),
-            embedder: serde_json::to_value(embedder.info()).expect("embedder info serializes"),
+            embedder: embedder_info,
             index: index_json,
             metrics,
             verdict: Verdict {
@@ -664,6 +875,10 @@ impl Audit {
             runtime: Runtime {
                 threads: rayon::current_num_threads(),
                 timings_s: timer.timings,
+                cache: cache_records
+                    .iter()
+                    .map(|r| serde_json::to_value(r).expect("cache record serializes"))
+                    .collect(),
             },
         };
         Ok(Audit {
@@ -678,8 +893,13 @@ impl Audit {
     }
 }
 
-fn verdict(m: &Metrics, primary_fpr: f64, n_exact: usize, n_syn: usize) -> Verdict {
-    let exact = if n_exact > 0 {
+fn verdict(m: &Metrics, primary_fpr: f64, n_exact: usize, n_syn: usize, features: bool) -> Verdict {
+    let exact = if n_exact > 0 && features {
+        format!(
+            " {n_exact} synthetic feature vector(s) are identical to a training image's \
+             (distance 0)."
+        )
+    } else if n_exact > 0 {
         format!(" {n_exact} synthetic image(s) are pixel-exact duplicates of a training image.")
     } else {
         String::new()

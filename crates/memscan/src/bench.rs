@@ -332,6 +332,14 @@ enum Setting {
 }
 
 impl Setting {
+    fn fraction(&self) -> f64 {
+        match *self {
+            Setting::Inject { fraction, .. }
+            | Setting::Kde { fraction, .. }
+            | Setting::Denoiser { fraction, .. } => fraction,
+        }
+    }
+
     fn generator(&self) -> &'static str {
         match self {
             Setting::Inject { .. } => "inject",
@@ -460,6 +468,29 @@ fn mix(seed: u64, a: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+/// `groups.csv` (`path,group`) for the `train.npy` and `holdout.npy` written beside it.
+fn write_groups(path: &Path, ds: &Dataset) -> Result<(), BenchError> {
+    let csv_err = |source| BenchError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
+    w.write_record(["path", "group"]).map_err(csv_err)?;
+    for (file, groups) in [
+        ("train.npy", &ds.train_groups),
+        ("holdout.npy", &ds.holdout_groups),
+    ] {
+        for (i, g) in groups.iter().enumerate() {
+            w.write_record([format!("{file}#{i}"), g.clone()])
+                .map_err(csv_err)?;
+        }
+    }
+    w.flush().map_err(|source| BenchError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn write_npy(path: &Path, images: &[Vec<f32>], size: u32) -> Result<(), BenchError> {
@@ -680,10 +711,21 @@ pub fn run(
         let (train_path, holdout_path) = (dir.join("train.npy"), dir.join("holdout.npy"));
         write_npy(&train_path, &ds.train, ds.size)?;
         write_npy(&holdout_path, &ds.holdout, ds.size)?;
+        // Patients of train and holdout, so that the audit's per-patient results and its
+        // reference/non-member split of the holdout follow patients.
+        let groups_path = dir.join("groups.csv");
+        write_groups(&groups_path, &ds)?;
         for (si, setting) in settings.iter().enumerate() {
             let cell_seed = mix(seed, ((di as u64) << 32) | si as u64);
             let label = setting.label();
-            let cell_name = format!("{}_{}", setting.generator(), label.replace([',', '='], "_"));
+            // The fraction is part of the folder name: a suite may repeat a setting at
+            // several fractions.
+            let cell_name = format!(
+                "{}_p{}_{}",
+                setting.generator(),
+                setting.fraction(),
+                label.replace([',', '=', '@'], "_")
+            );
             let cell =
                 make_cell(&ds, setting, cell_seed).map_err(|source| BenchError::Dataset {
                     name: spec.name.clone(),
@@ -723,6 +765,7 @@ pub fn run(
                     kind: embedder,
                     ..EmbedConfig::default()
                 };
+                cfg.groups = Some(groups_path.clone());
                 cfg.seed = cell_seed;
                 let collect = Collect(Mutex::new(Vec::new()));
                 let cell_id = format!("{} / {} / {label}", spec.name, setting.generator());

@@ -31,6 +31,9 @@ pub enum Command {
     /// Generate the built-in demo dataset (with known copies), audit it and check the result
     /// against the ground truth.
     Demo(DemoArgs),
+    /// Embed a folder of images into a feature matrix (`OUT.npy` + `OUT.ids.txt`), the format
+    /// `memscan scan --features` reads. Streams: memory is bounded by the batch, not the set.
+    Embed(EmbedArgs),
     /// Score the detectors against datasets with known memorization (a suite TOML, e.g.
     /// datasets/suites/quick.toml); writes results.csv and results.md.
     Bench(BenchArgs),
@@ -186,7 +189,8 @@ pub struct AuditArgs {
     /// Bootstrap resamples for the MIA confidence intervals (0 = none).
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
-    /// Nearest synthetic images per query counted by the Monte Carlo attack.
+    /// Nearest synthetic images first searched per query by the Monte Carlo attack (queries
+    /// whose K nearest are all within ε are searched again with 4K, 16K…).
     #[arg(long = "mc-k", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub mc_k: u64,
     /// k-means cells for C_T (0 = automatic).
@@ -196,14 +200,35 @@ pub struct AuditArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Leave every pixel of real images out of the outputs: report.html then shows only the
-    /// synthetic thumbnails and the training images' ids.
+    /// training images' ids and the thumbnails of synthetic images that are not flagged as
+    /// copies (a flagged copy shows a training image, so it is withheld too).
     #[arg(long)]
     pub no_images: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Cache of embeddings (of the real sets) and HNSW graphs (of the training set), keyed by
+    /// content hashes. Default: $XDG_CACHE_HOME/memscan, else ~/.cache/memscan.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
     #[command(flatten)]
     pub medical: MedicalArgs,
+}
+
+/// `$XDG_CACHE_HOME/memscan` (an absolute `XDG_CACHE_HOME`), else `$HOME/.cache/memscan`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let home = || {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".cache"))
+    };
+    xdg.or_else(home).map(|d| d.join("memscan"))
 }
 
 // --- medical inputs (DICOM / NIfTI) ------------------------------------------------------
@@ -317,6 +342,16 @@ impl GroupByArg {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
+    /// The roles are feature matrices: `(N, D)` float32/float64 `.npy` files (optional
+    /// `NAME.ids.txt` beside each, one id per line) instead of images, e.g. DINOv2/SSCD/CLIP
+    /// features computed elsewhere or written by `memscan embed`. Image options (--size,
+    /// --channels, --embedder, medical flags) are then unused.
+    #[arg(long)]
+    pub features: bool,
+    /// With --features: keep the features as given instead of L2-normalizing every row
+    /// (distances are reported in the space searched).
+    #[arg(long, requires = "features")]
+    pub no_normalize: bool,
     /// The generator's training images (folder or .npy/.npz file).
     #[arg(long)]
     pub train: PathBuf,
@@ -348,12 +383,102 @@ pub struct ScanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// The images: a folder (searched recursively, sorted) or a single file.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// The feature matrix to write (`.npy`); the ids go to `NAME.ids.txt` beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Feature space: `pixel`, `efficientnet-lite0[:PATH]` or `safetensors:PATH` with
+    /// `--arch` (as for `scan`).
+    #[arg(long, value_name = "NAME[:PATH]", default_value = "pixel")]
+    pub embedder: EmbedderArg,
+    /// Architecture of the weights given by `--embedder safetensors:PATH`.
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    /// Side length images are resized to (pixels). Default: 64 for `pixel`, 224 for the
+    /// pretrained networks.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(4..=1024))]
+    pub size: Option<u32>,
+    /// Channels images are converted to (1 = gray, 3 = RGB).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub channels: u8,
+    /// Files decoded and embedded per batch (bounds memory: one batch of decoded images).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_files: u64,
+    /// Skip unreadable input files (with a warning) instead of failing.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub medical: MedicalArgs,
+}
+
+impl EmbedArgs {
+    /// The decoding configuration these flags describe.
+    pub fn io_config(&self) -> Result<IoConfig> {
+        anyhow::ensure!(
+            self.channels == 1 || self.channels == 3,
+            "--channels must be 1 or 3"
+        );
+        let kind = embed_config(&self.embedder, self.arch)?.kind;
+        let mut io = IoConfig {
+            size: self.size.unwrap_or(kind.default_size()),
+            channels: self.channels,
+            on_bad_input: if self.skip_bad {
+                BadInputPolicy::Skip
+            } else {
+                BadInputPolicy::Fail
+            },
+            ..IoConfig::default()
+        };
+        self.medical.apply(&mut io);
+        Ok(io)
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Output directory (the generated images go to OUT/data).
     #[arg(long, default_value = "reports/demo")]
     pub out: PathBuf,
     #[command(flatten)]
     pub audit: AuditArgs,
+}
+
+/// The embedder `--embedder NAME[:PATH]` and `--arch` describe.
+pub fn embed_config(embedder: &EmbedderArg, arch: Option<ArchArg>) -> Result<EmbedConfig> {
+    let kind = match embedder {
+        EmbedderArg::Pixel => EmbedderKind::Pixel,
+        EmbedderArg::EfficientnetLite0(_) => EmbedderKind::EfficientnetLite0,
+        EmbedderArg::Safetensors(_) => EmbedderKind::Safetensors,
+    };
+    let arch = arch.map(|a| match a {
+        ArchArg::Resnet18 => memscan_embed::Arch::Resnet18,
+        ArchArg::Resnet50 => memscan_embed::Arch::Resnet50,
+        ArchArg::Dinov2S => memscan_embed::Arch::Dinov2S,
+    });
+    match (embedder, arch) {
+        (EmbedderArg::Safetensors(_), None) => {
+            anyhow::bail!("--embedder safetensors:PATH needs --arch resnet18|resnet50|dinov2-s")
+        }
+        (EmbedderArg::Safetensors(_), Some(_)) | (_, None) => {}
+        (_, Some(_)) => anyhow::bail!("--arch only applies to --embedder safetensors:PATH"),
+    }
+    Ok(EmbedConfig {
+        kind,
+        weights: match embedder {
+            EmbedderArg::Pixel => None,
+            EmbedderArg::EfficientnetLite0(p) => {
+                Some(p.clone().unwrap_or_else(memscan::default_weights))
+            }
+            EmbedderArg::Safetensors(p) => Some(p.clone()),
+        },
+        arch,
+    })
 }
 
 /// Converts flags into a validated [`AuditConfig`].
@@ -376,11 +501,8 @@ pub fn audit_config(
         );
     }
     let mut cfg = AuditConfig::new(train, synthetic, holdout);
-    let kind = match a.embedder {
-        EmbedderArg::Pixel => EmbedderKind::Pixel,
-        EmbedderArg::EfficientnetLite0(_) => EmbedderKind::EfficientnetLite0,
-        EmbedderArg::Safetensors(_) => EmbedderKind::Safetensors,
-    };
+    let embed = embed_config(&a.embedder, a.arch)?;
+    let kind = embed.kind;
     cfg.io = IoConfig {
         size: a.size.unwrap_or(kind.default_size()),
         channels: a.channels,
@@ -396,29 +518,7 @@ pub fn audit_config(
         a.channels == 1 || a.channels == 3,
         "--channels must be 1 or 3"
     );
-    let arch = a.arch.map(|a| match a {
-        ArchArg::Resnet18 => memscan_embed::Arch::Resnet18,
-        ArchArg::Resnet50 => memscan_embed::Arch::Resnet50,
-        ArchArg::Dinov2S => memscan_embed::Arch::Dinov2S,
-    });
-    match (&a.embedder, arch) {
-        (EmbedderArg::Safetensors(_), None) => {
-            anyhow::bail!("--embedder safetensors:PATH needs --arch resnet18|resnet50|dinov2-s")
-        }
-        (EmbedderArg::Safetensors(_), Some(_)) | (_, None) => {}
-        (_, Some(_)) => anyhow::bail!("--arch only applies to --embedder safetensors:PATH"),
-    }
-    cfg.embed = EmbedConfig {
-        kind,
-        weights: match &a.embedder {
-            EmbedderArg::Pixel => None,
-            EmbedderArg::EfficientnetLite0(p) => {
-                Some(p.clone().unwrap_or_else(memscan::default_weights))
-            }
-            EmbedderArg::Safetensors(p) => Some(p.clone()),
-        },
-        arch,
-    };
+    cfg.embed = embed;
     cfg.index = IndexConfig {
         kind: match a.index {
             IndexArg::Exact => IndexKind::Exact,
@@ -446,6 +546,14 @@ pub fn audit_config(
     cfg.budgets = budgets;
     cfg.seed = a.seed;
     cfg.no_images = a.no_images;
+    cfg.cache = if a.no_cache {
+        None
+    } else {
+        a.cache_dir
+            .clone()
+            .or_else(default_cache_dir)
+            .map(|dir| memscan::cache::CacheConfig { dir })
+    };
     Ok(cfg)
 }
 
@@ -487,6 +595,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => {
             let mut cfg = audit_config(args.train, args.synthetic, args.holdout, &args.audit)?;
+            if args.features {
+                cfg.features = Some(memscan::FeaturesConfig {
+                    normalize: !args.no_normalize,
+                });
+            }
             cfg.reference = args.reference;
             cfg.groups = args.groups;
             cfg.group_by = args.group_by.map(GroupByArg::to_group_by);
@@ -495,6 +608,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(code)
         }
         Command::Demo(args) => demo::run(&args),
+        Command::Embed(args) => crate::embed::run(&args),
         Command::Bench(args) => {
             let mut suite = memscan::bench::Suite::load(&args.suite)?;
             if !args.embedders.is_empty() {

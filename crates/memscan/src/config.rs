@@ -108,6 +108,20 @@ pub struct IndexConfig {
     pub verify_recall: usize,
 }
 
+/// Feature inputs (`--features`): the roles are `(N, D)` `.npy` matrices instead of images.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeaturesConfig {
+    /// L2-normalize every row before searching (default `true`; `--no-normalize` keeps the
+    /// given space). Distances are reported in the space searched.
+    pub normalize: bool,
+}
+
+impl Default for FeaturesConfig {
+    fn default() -> Self {
+        FeaturesConfig { normalize: true }
+    }
+}
+
 /// Parameters of the metrics.
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricsConfig {
@@ -178,6 +192,9 @@ pub struct AuditConfig {
     /// Group images by this metadata attribute; `None`: by patient when the train or
     /// holdout metadata has PatientIDs, else no groups.
     pub group_by: Option<GroupBy>,
+    /// `Some` when the roles are feature matrices (`--features`); `io` and `embed` are then
+    /// unused.
+    pub features: Option<FeaturesConfig>,
     pub io: IoConfig,
     pub embed: EmbedConfig,
     pub index: IndexConfig,
@@ -187,6 +204,10 @@ pub struct AuditConfig {
     pub seed: u64,
     /// Leave every pixel of real images (train, holdout) out of all outputs (`--no-images`).
     pub no_images: bool,
+    /// The on-disk cache of embeddings and HNSW graphs (`None`: `--no-cache`). Not part of
+    /// `summary.json`'s `config` (its lookups are under `runtime.cache`).
+    #[serde(skip)]
+    pub cache: Option<crate::cache::CacheConfig>,
 }
 
 impl AuditConfig {
@@ -199,6 +220,7 @@ impl AuditConfig {
             reference: None,
             groups: None,
             group_by: None,
+            features: None,
             io: IoConfig::default(),
             embed: EmbedConfig::default(),
             index: IndexConfig::default(),
@@ -206,6 +228,7 @@ impl AuditConfig {
             budgets: Vec::new(),
             seed: 0,
             no_images: false,
+            cache: None,
         }
     }
 }

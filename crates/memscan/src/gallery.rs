@@ -7,7 +7,10 @@
 //! resolution and then downsized like the thumbnails.
 //!
 //! With `no_images` no pixel of a real image (training or holdout) leaves this module: the
-//! gallery keeps the synthetic thumbnail, the training image's id and the numbers.
+//! gallery keeps the training image's id, the numbers and the thumbnails of synthetic images
+//! that are not copies. A synthetic image that reproduces a training image (a pixel-exact
+//! duplicate, or flagged by the calibrated threshold or the ratio test) shows that training
+//! image, so its thumbnail is withheld too.
 
 use crate::error::Error;
 use image::imageops::FilterType;
@@ -89,6 +92,11 @@ pub fn difference(a: &Image, b: &Image) -> Result<Option<Thumbnail>, Error> {
     encode(&id, a.channels, a.height, a.width, &d).map(Some)
 }
 
+/// Whether a synthetic image is (close to) a copy of its nearest training image.
+fn reproduces_training(r: &SyntheticRow) -> bool {
+    r.distance == 0.0 || r.copy == Some(true) || r.ratio_copy == Some(true)
+}
+
 /// What the gallery step needs from the pipeline.
 pub struct GalleryInputs<'a> {
     pub train: &'a ImageSet,
@@ -127,7 +135,11 @@ pub fn build(g: GalleryInputs) -> Result<Visuals, Error> {
             cosine: r.cosine,
             ratio: r.ratio,
             copy: r.copy,
-            synthetic_thumb: Some(thumbnail(s)?),
+            synthetic_thumb: if real || !reproduces_training(r) {
+                Some(thumbnail(s)?)
+            } else {
+                None
+            },
             train_thumb: if real { Some(thumbnail(t)?) } else { None },
             diff_thumb: if real { difference(s, t)? } else { None },
         });
@@ -138,7 +150,12 @@ pub fn build(g: GalleryInputs) -> Result<Visuals, Error> {
         copied.push(CopiedThumbs {
             train: t.id.clone(),
             train_thumb: if real { Some(thumbnail(t)?) } else { None },
-            synthetic_thumb: Some(thumbnail(&g.synthetic.images[c.best_synthetic])?),
+            // The closest copy of a copied training image is flagged by definition.
+            synthetic_thumb: if real {
+                Some(thumbnail(&g.synthetic.images[c.best_synthetic])?)
+            } else {
+                None
+            },
         });
     }
     Ok(Visuals {

@@ -14,18 +14,20 @@
 mod audit;
 pub mod bench;
 mod budget;
+pub mod cache;
 mod config;
 mod error;
+pub mod features;
 mod gallery;
 mod groups;
 mod leakage;
 mod privacy;
 
-pub use audit::Audit;
+pub use audit::{make_embedder, Audit};
 pub use budget::{Budget, Comparison};
 pub use config::{
-    default_weights, AuditConfig, EmbedConfig, EmbedderKind, IndexConfig, IndexKind, MetricsConfig,
-    EFFICIENTNET_LITE0_WEIGHTS,
+    default_weights, AuditConfig, EmbedConfig, EmbedderKind, FeaturesConfig, IndexConfig,
+    IndexKind, MetricsConfig, EFFICIENTNET_LITE0_WEIGHTS,
 };
 pub use error::Error;
 pub use gallery::{DIFF_GAIN, GALLERY_SIZE, THUMBNAIL_MAX};

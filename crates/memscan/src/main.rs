@@ -2,6 +2,7 @@
 
 mod cli;
 mod demo;
+mod embed;
 mod progress;
 mod reproduce;
 

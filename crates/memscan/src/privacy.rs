@@ -12,15 +12,17 @@ use crate::error::Error;
 use crate::groups::Groups;
 use memscan_index::{ExactIndex, Neighbours};
 use memscan_io::Reporter;
-use memscan_metrics::authpct::{authpct_report, AuthPct};
-use memscan_metrics::ct::{ct, Ct, CtConfig};
-use memscan_metrics::dcr::{dcr, equal_subsets, Dcr};
-use memscan_metrics::identifiability::{identifiability, Identifiability};
-use memscan_metrics::mdcr::{mdcr, Mdcr};
+use memscan_metrics::authpct::authpct_report;
+use memscan_metrics::ct::{ct, CtConfig};
+use memscan_metrics::dcr::{dcr, equal_subsets};
+use memscan_metrics::identifiability::identifiability;
+use memscan_metrics::mdcr::mdcr;
 use memscan_metrics::mia::attacks::{self, DensityRatioConfig};
 use memscan_metrics::mia::{evaluate, evaluate_with_ci, sample::balanced_members, AttackResult};
 use memscan_metrics::{groups as mgroups, mia};
-use memscan_report::{AttackSummary, Defined, GroupMetrics, GroupRow, Mia, Timing, MIA_ATTACKS};
+use memscan_report::{
+    AttackSummary, Defined, GroupMetrics, GroupRow, Metrics, Mia, Timing, MIA_ATTACKS,
+};
 use ndarray::{concatenate, Array2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -61,7 +63,8 @@ const DEF_MIA: [&str; 4] = [
     "GAN-Leaks full black-box (Chen et al. 2020): score(x) = −d1(x, synthetic).",
     "Calibrated distance (Chen et al. 2020): score(x) = −(d1(x, synthetic) − d1(x, reference)).",
     "Monte Carlo (Hilprecht et al. 2019): ε = median over queries of d1(x, synthetic); score = \
-     fraction of synthetic images within ε of x (closed ball), counted among the K nearest.",
+     fraction of synthetic images within ε of x (closed ball), counted exactly: queries whose \
+     K nearest (--mc-k) are all within ε are searched again with 4K, 16K… neighbours.",
     "DOMIAS density ratio (van Breugel et al. 2023): log p_synthetic(x) − log p_reference(x), \
      Gaussian KDEs with Scott's-rule bandwidth in a PCA space fitted on the reference set.",
 ];
@@ -100,19 +103,13 @@ pub(crate) struct Context<'a> {
     pub groups: Option<GroupAssignment<'a>>,
 }
 
-/// The metrics computed here, plus per-training-image MIA scores for `train.csv`.
-pub(crate) struct Extra {
-    pub mia: Option<Mia>,
-    pub authpct: Option<Defined<AuthPct>>,
-    pub c_t: Option<Defined<Ct>>,
-    pub dcr: Option<Defined<Dcr>>,
-    pub identifiability: Option<Defined<Identifiability>>,
-    pub mdcr: Option<Defined<Mdcr>>,
-    pub groups: Option<Defined<GroupMetrics>>,
+/// What the pipeline needs beyond the metrics themselves: per-training-image MIA scores for
+/// `train.csv`.
+pub(crate) struct TrainScores {
     /// Whether each training image is in the MIA member sample.
     pub member_sample: Vec<bool>,
     /// Per attack (in [`MIA_ATTACKS`] order), per training image: its score if sampled.
-    pub train_scores: Vec<Vec<Option<f64>>>,
+    pub scores: Vec<Vec<Option<f64>>>,
 }
 
 /// Records a metric as absent (with a warning) instead of failing the audit.
@@ -148,35 +145,33 @@ fn nearest_distances(
     Ok((0..nn.len()).map(|i| nn.nearest(i).1).collect())
 }
 
+/// Computes the metrics of this module into `metrics` (absent ones under `metrics.absent`)
+/// and returns the per-training-image MIA scores.
 pub(crate) fn compute(
     ctx: &Context<'_>,
+    metrics: &mut Metrics,
     timings: &mut Vec<Timing>,
-    absent: &mut BTreeMap<String, String>,
     warn: &mut dyn FnMut(String),
-) -> Result<Extra, Error> {
+) -> Result<TrainScores, Error> {
     let cfg = ctx.cfg;
     let m = &cfg.metrics;
     let n_train = ctx.e_train.nrows();
-    let mut ab = Absent { absent, warn };
-    let mut extra = Extra {
-        mia: None,
-        authpct: None,
-        c_t: None,
-        dcr: None,
-        identifiability: None,
-        mdcr: None,
-        groups: None,
+    let mut ab = Absent {
+        absent: &mut metrics.absent,
+        warn,
+    };
+    let mut ts = TrainScores {
         member_sample: vec![false; n_train],
-        train_scores: vec![vec![None; n_train]; MIA_ATTACKS.len()],
+        scores: vec![vec![None; n_train]; MIA_ATTACKS.len()],
     };
 
     // --- metrics on train → train distances ---------------------------------------------
     match ctx.r_train {
         Some(r) => {
-            extra.identifiability = ab
+            metrics.identifiability = ab
                 .keep("identifiability", identifiability(ctx.train_d_syn, r))
                 .map(|v| Defined::new(v, DEF_IDENTIFIABILITY));
-            extra.mdcr = ab
+            metrics.mdcr = ab
                 .keep("mdcr", mdcr(ctx.d1_syn, r))
                 .map(|v| Defined::new(v, DEF_MDCR));
             let hold: Option<(Vec<usize>, Vec<f64>)> = ctx.nn_hold.map(|nn| {
@@ -189,7 +184,7 @@ pub(crate) fn compute(
                 (ctx.nn1_syn, ctx.d1_syn),
                 hold.as_ref().map(|(a, b)| (a.as_slice(), b.as_slice())),
             );
-            extra.authpct = ab
+            metrics.authpct = ab
                 .keep("authpct", report)
                 .map(|v| Defined::new(v, DEF_AUTHPCT));
         }
@@ -208,9 +203,9 @@ pub(crate) fn compute(
             );
         }
         if ctx.groups.is_some() {
-            extra.groups = Some(Defined::new(group_metrics(ctx, None, &mut ab)?, DEF_GROUPS));
+            metrics.groups = Some(Defined::new(group_metrics(ctx, None, &mut ab)?, DEF_GROUPS));
         }
-        return Ok(extra);
+        return Ok(ts);
     };
     let n_hold = e_hold.nrows();
 
@@ -231,7 +226,7 @@ pub(crate) fn compute(
         )?;
         Ok(dcr(&d_t, &d_h, t_sub.len()))
     })?;
-    extra.dcr = ab.keep("dcr", d).map(|v| Defined::new(v, DEF_DCR));
+    metrics.dcr = ab.keep("dcr", d).map(|v| Defined::new(v, DEF_DCR));
 
     // --- C_T ----------------------------------------------------------------------------
     let ct_cfg = CtConfig {
@@ -242,7 +237,7 @@ pub(crate) fn compute(
     let c = time_into(timings, "c_t", || {
         ct(ctx.e_train.view(), e_hold.view(), ctx.e_syn.view(), &ct_cfg)
     });
-    extra.c_t = ab.keep("c_t", c).map(|v| Defined::new(v, DEF_CT));
+    metrics.c_t = ab.keep("c_t", c).map(|v| Defined::new(v, DEF_CT));
 
     // --- membership inference -----------------------------------------------------------
     let (reference, pool, setup): (Option<Array2<f32>>, Vec<usize>, String) = match ctx.e_ref {
@@ -252,19 +247,41 @@ pub(crate) fn compute(
             "members: seeded sample of train; non-members: holdout; reference: --reference".into(),
         ),
         None if n_hold >= 4 => {
-            let mut idx: Vec<usize> = (0..n_hold).collect();
-            idx.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ STAGE_REFERENCE));
-            let (r, p) = idx.split_at(n_hold / 2);
-            let (mut r, mut p) = (r.to_vec(), p.to_vec());
-            r.sort_unstable();
-            p.sort_unstable();
-            (
-                Some(rows(e_hold, &r)),
-                p,
-                "members: seeded sample of train; non-members: a seeded half of holdout; \
-                 reference: the other half (no --reference given)"
-                    .into(),
-            )
+            let hold_groups = ctx.groups.as_ref().map(|g| g.holdout.as_slice());
+            match split_reference(n_hold, hold_groups, cfg.seed ^ STAGE_REFERENCE) {
+                Some((r, p)) => {
+                    let by = if hold_groups.is_some() {
+                        "patient (group): no patient has images on both sides"
+                    } else {
+                        "image (no groups given: slices of one patient may land on both \
+                         sides, which favours the reference-based attacks)"
+                    };
+                    (
+                        Some(rows(e_hold, &r)),
+                        p,
+                        format!(
+                            "members: seeded sample of train; non-members: a seeded half of \
+                             holdout; reference: the other half (no --reference given), split \
+                             by {by}"
+                        ),
+                    )
+                }
+                None => {
+                    for key in ["mia.distance_calibrated", "mia.density_ratio"] {
+                        ab.mark(
+                            key,
+                            "the holdout's patients cannot be split into a reference and a \
+                             non-member half with at least 2 images each; pass --reference"
+                                .into(),
+                        );
+                    }
+                    (
+                        None,
+                        (0..n_hold).collect(),
+                        "members: seeded sample of train; non-members: holdout".into(),
+                    )
+                }
+            }
         }
         None => {
             ab.mark(
@@ -281,7 +298,7 @@ pub(crate) fn compute(
     let (mem, non) = balanced_members(n_train, pool.len(), cfg.seed ^ STAGE_MIA);
     let non: Vec<usize> = non.iter().map(|&i| pool[i]).collect();
     for &i in &mem {
-        extra.member_sample[i] = true;
+        ts.member_sample[i] = true;
     }
     let labels: Vec<bool> = mem
         .iter()
@@ -323,25 +340,53 @@ pub(crate) fn compute(
             ctx.reporter,
         )
     })?;
-    if let Some(mc) = ab.keep(
+    if let Some(mut mc) = ab.keep(
         "mia.monte_carlo",
         attacks::monte_carlo(&knn.distances, k, n_syn),
     ) {
-        if mc.saturated > 0 {
-            (ab.warn)(format!(
-                "monte_carlo: {} queries have all {k} nearest synthetic images within ε; their \
-                 scores are lower bounds (raise --mc-k)",
-                mc.saturated
-            ));
+        // A query whose K nearest synthetic images are all within ε has a count that is only a
+        // lower bound: search those queries again with 4K, 16K… neighbours (at most all
+        // synthetic images) so that every score is the exact fraction within ε.
+        let mut k_used = k;
+        let mut open: Vec<usize> = (0..queries.nrows())
+            .filter(|&q| k < n_syn && mc.scores[q] * n_syn as f64 >= k as f64 - 0.5)
+            .collect();
+        while !open.is_empty() && k_used < n_syn {
+            k_used = (k_used * 4).min(n_syn);
+            let sub = rows(&queries, &open);
+            let more = time_into(timings, "mia: monte carlo", || {
+                search(
+                    ctx.syn_index,
+                    &sub,
+                    k_used,
+                    "mia: queries → synthetic (saturated)",
+                    ctx.reporter,
+                )
+            })?;
+            let mut still = Vec::new();
+            for (r, &q) in open.iter().enumerate() {
+                let row = &more.distances[r * k_used..(r + 1) * k_used];
+                let count = row.iter().filter(|&&d| d <= mc.epsilon).count();
+                mc.scores[q] = count as f64 / n_syn as f64;
+                if count == k_used && k_used < n_syn {
+                    still.push(q);
+                }
+            }
+            open = still;
         }
-        let params =
-            serde_json::json!({"epsilon": mc.epsilon, "k": mc.k, "saturated": mc.saturated});
+        let params = serde_json::json!({
+            "epsilon": mc.epsilon,
+            "k": mc.k,
+            "k_max": k_used,
+            "requeried": mc.saturated,
+        });
         scores[2] = Some((mc.scores, params));
     }
     if let Some(r) = &reference {
         let dcfg = DensityRatioConfig {
             pca_dims: m.density_pca_dims,
             seed: cfg.seed ^ STAGE_DENSITY,
+            ..DensityRatioConfig::default()
         };
         let dr = time_into(timings, "mia: density ratio", || {
             attacks::density_ratio(queries.view(), ctx.e_syn.view(), r.view(), &dcfg)
@@ -351,12 +396,16 @@ pub(crate) fn compute(
                 "pca_dims": d.dims,
                 "scott_factor_synthetic": d.scott_factor_synthetic,
                 "scott_factor_reference": d.scott_factor_reference,
+                "n_synthetic_kde": d.n_synthetic_kde,
+                "n_reference_kde": d.n_reference_kde,
+                "max_kde_points": dcfg.max_kde_points,
             });
             (d.scores, params)
         });
     } else {
         ab.absent
-            .insert("mia.density_ratio".into(), "needs a reference set".into());
+            .entry("mia.density_ratio".into())
+            .or_insert_with(|| "needs a reference set".into());
     }
 
     let mut results: Vec<Option<AttackSummary>> = vec![None, None, None, None];
@@ -372,7 +421,7 @@ pub(crate) fn compute(
             }
             .map_err(metric_err("a membership-inference attack"))?;
             for (q, &i) in mem.iter().enumerate() {
-                extra.train_scores[a][i] = Some(s[q]);
+                ts.scores[a][i] = Some(s[q]);
             }
             raw.push(r.clone());
             results[a] = Some(AttackSummary::new(r, params.clone()));
@@ -384,7 +433,7 @@ pub(crate) fn compute(
         .into_iter()
         .enumerate()
         .map(|(a, r)| r.map(|r| Defined::new(r, def(a))));
-    extra.mia = Some(Mia {
+    metrics.mia = Some(Mia {
         setup,
         n_members: mem.len(),
         n_nonmembers: non.len(),
@@ -403,12 +452,52 @@ pub(crate) fn compute(
             mem: &mem,
             non: &non,
         };
-        extra.groups = Some(Defined::new(
+        metrics.groups = Some(Defined::new(
             group_metrics(ctx, Some(patient), &mut ab)?,
             DEF_GROUPS,
         ));
     }
-    Ok(extra)
+    Ok(ts)
+}
+
+/// Splits the holdout into a reference half and the non-member pool (both sorted), whole
+/// groups at a time: the units (groups; each ungrouped image is its own unit) are shuffled with
+/// `seed` and given to the reference until it holds half of the images. Without groups this is
+/// a seeded half split by image. `None` when either side would have fewer than 2 images.
+fn split_reference(
+    n_hold: usize,
+    groups: Option<&[Option<u32>]>,
+    seed: u64,
+) -> Option<(Vec<usize>, Vec<usize>)> {
+    let mut units: Vec<Vec<usize>> = match groups {
+        Some(g) => {
+            let mut by: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+            let mut single = Vec::new();
+            for (i, x) in g.iter().enumerate().take(n_hold) {
+                match x {
+                    Some(x) => by.entry(*x).or_default().push(i),
+                    None => single.push(vec![i]),
+                }
+            }
+            by.into_values().chain(single).collect()
+        }
+        None => (0..n_hold).map(|i| vec![i]).collect(),
+    };
+    units.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let (mut r, mut p) = (Vec::new(), Vec::new());
+    for u in units {
+        if r.len() < n_hold / 2 {
+            r.extend(u);
+        } else {
+            p.extend(u);
+        }
+    }
+    if r.len() < 2 || p.len() < 2 {
+        return None;
+    }
+    r.sort_unstable();
+    p.sort_unstable();
+    Some((r, p))
 }
 
 /// The MIA sample, for patient-level attacks.
@@ -558,4 +647,55 @@ fn copied_group_rows(nn1: &[usize], flags: &[bool], g: &GroupAssignment<'_>) -> 
             .then_with(|| a.group.cmp(&b.group))
     });
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_reference;
+
+    fn check_partition(r: &[usize], p: &[usize], n: usize) {
+        let mut all: Vec<usize> = r.iter().chain(p).copied().collect();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (0..n).collect::<Vec<_>>(),
+            "a partition of the holdout"
+        );
+    }
+
+    #[test]
+    fn without_groups_the_holdout_is_halved_by_image() {
+        let (r, p) = split_reference(11, None, 7).unwrap();
+        assert_eq!((r.len(), p.len()), (5, 6));
+        check_partition(&r, &p, 11);
+        assert_eq!(split_reference(11, None, 7).unwrap(), (r, p), "seeded");
+    }
+
+    #[test]
+    fn with_groups_no_patient_is_on_both_sides() {
+        // 30 patients × 3 slices, plus 4 ungrouped images.
+        let mut g: Vec<Option<u32>> = (0..90).map(|i| Some(i / 3)).collect();
+        g.extend([None; 4]);
+        for seed in 0..20 {
+            let (r, p) = split_reference(g.len(), Some(&g), seed).unwrap();
+            check_partition(&r, &p, g.len());
+            for &i in &r {
+                if let Some(x) = g[i] {
+                    assert!(p.iter().all(|&j| g[j] != Some(x)), "patient {x} split");
+                }
+            }
+            // Whole patients of 3: the reference reaches half, overshooting by < 3.
+            assert!((47..50).contains(&r.len()), "reference size {}", r.len());
+        }
+    }
+
+    #[test]
+    fn a_single_patient_cannot_be_split() {
+        let g = vec![Some(0); 8];
+        assert!(split_reference(8, Some(&g), 1).is_none());
+        // Two patients of unequal size still give two sides of at least 2.
+        let g: Vec<Option<u32>> = (0..8).map(|i| Some(u32::from(i >= 3))).collect();
+        let (r, p) = split_reference(8, Some(&g), 1).unwrap();
+        assert!(r.len() >= 2 && p.len() >= 2);
+    }
 }

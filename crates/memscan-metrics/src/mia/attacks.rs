@@ -171,18 +171,31 @@ pub struct DensityRatioConfig {
     /// so embeddings are first reduced. Axes with (numerically) zero variance on the reference
     /// set are dropped.
     pub pca_dims: usize,
-    /// Seed of the PCA's random start (used only for embeddings wider than 128).
+    /// Seed of the PCA's random start (used only for embeddings wider than 128) and of the
+    /// KDE subsamples.
     pub seed: u64,
+    /// At most this many synthetic and this many reference points define each KDE (10 000;
+    /// `0` = all): a larger set is replaced by a seeded uniform sample without replacement,
+    /// so that scoring `N` queries costs `O(N · max_kde_points)`, not `O(N · M)`.
+    pub max_kde_points: usize,
 }
+
+/// Default of [`DensityRatioConfig::max_kde_points`].
+pub const MAX_KDE_POINTS: usize = 10_000;
 
 impl Default for DensityRatioConfig {
     fn default() -> Self {
         DensityRatioConfig {
             pca_dims: 5,
             seed: 0,
+            max_kde_points: MAX_KDE_POINTS,
         }
     }
 }
+
+/// Seed offsets of the KDE subsamples (distinct streams for the two sets).
+const KDE_SAMPLE_SYNTHETIC: u64 = 0x4b44_4553;
+const KDE_SAMPLE_REFERENCE: u64 = 0x4b44_4552;
 
 /// DOMIAS scores and their parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,6 +208,10 @@ pub struct DensityRatio {
     pub scott_factor_synthetic: f64,
     /// Scott's factor of the reference KDE.
     pub scott_factor_reference: f64,
+    /// Synthetic points in the synthetic KDE (all, or the seeded subsample).
+    pub n_synthetic_kde: usize,
+    /// Reference points in the reference KDE (all, or the seeded subsample).
+    pub n_reference_kde: usize,
 }
 
 /// DOMIAS density-ratio scores: `log p_synthetic(x) − log p_reference(x)`.
@@ -205,7 +222,8 @@ pub struct DensityRatio {
 ///    the sample covariance (divides by `n − 1`) times Scott's factor squared,
 ///    `n^(−2/(d+4))` — `scipy.stats.gaussian_kde`'s default, which DOMIAS's KDE variant uses.
 /// 3. Each log-density with a streaming log-sum-exp (finite everywhere). Time
-///    `O(N·(M + R)·d)` for `N` queries, `M` synthetic, `R` reference images; memory `O(M + R)`
+///    `O(N·(M + R)·d)` for `N` queries and `M` synthetic, `R` reference points in the KDEs
+///    (each at most [`DensityRatioConfig::max_kde_points`]); memory `O(M + R)`
 ///    projected points plus `O(d)` per query. Parallel over queries; each score is computed
 ///    sequentially, so the result does not depend on the thread count.
 ///
@@ -279,6 +297,18 @@ pub fn density_ratio(
         .take_while(|&&v| v > 1e-12 * top)
         .count();
     pca.truncate(keep);
+    let syn_s = crate::stats::sample_rows(
+        synthetic,
+        cfg.max_kde_points,
+        cfg.seed ^ KDE_SAMPLE_SYNTHETIC,
+    );
+    let ref_s = crate::stats::sample_rows(
+        reference,
+        cfg.max_kde_points,
+        cfg.seed ^ KDE_SAMPLE_REFERENCE,
+    );
+    let synthetic = syn_s.as_ref().map_or(synthetic, |a| a.view());
+    let reference = ref_s.as_ref().map_or(reference, |a| a.view());
     let syn_kde = GaussianKde::fit("synthetic", pca.transform(synthetic).view())?;
     let ref_kde = GaussianKde::fit("reference", pca.transform(reference).view())?;
     let q = pca.transform(queries);
@@ -291,12 +321,46 @@ pub fn density_ratio(
         dims: keep,
         scott_factor_synthetic: syn_kde.factor,
         scott_factor_reference: ref_kde.factor,
+        n_synthetic_kde: synthetic.nrows(),
+        n_reference_kde: reference.nrows(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn density_ratio_kdes_are_subsampled_above_the_limit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut draw = |n: usize, shift: f32| {
+            ndarray::Array2::from_shape_simple_fn((n, 3), || rng.random_range(-1.0f32..1.0) + shift)
+        };
+        let syn = draw(500, 0.2);
+        let reference = draw(400, 0.0);
+        let queries = draw(50, 0.1);
+        let small = DensityRatioConfig {
+            max_kde_points: 100,
+            ..DensityRatioConfig::default()
+        };
+        let d = density_ratio(queries.view(), syn.view(), reference.view(), &small).unwrap();
+        assert_eq!((d.n_synthetic_kde, d.n_reference_kde), (100, 100));
+        // Scott's factor follows the points actually in the KDE.
+        let dims = d.dims as f64;
+        assert!((d.scott_factor_synthetic - 100f64.powf(-1.0 / (dims + 4.0))).abs() < 1e-12);
+        assert_eq!(
+            density_ratio(queries.view(), syn.view(), reference.view(), &small).unwrap(),
+            d,
+            "seeded"
+        );
+        let all = DensityRatioConfig {
+            max_kde_points: 0,
+            ..DensityRatioConfig::default()
+        };
+        let d = density_ratio(queries.view(), syn.view(), reference.view(), &all).unwrap();
+        assert_eq!((d.n_synthetic_kde, d.n_reference_kde), (500, 400));
+    }
 
     #[test]
     fn negates_and_keeps_order() {
@@ -467,7 +531,7 @@ mod tests {
         ));
         let zero = DensityRatioConfig {
             pca_dims: 0,
-            seed: 0,
+            ..DensityRatioConfig::default()
         };
         assert!(density_ratio(spread.view(), spread.view(), spread.view(), &zero).is_err());
     }

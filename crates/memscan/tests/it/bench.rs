@@ -127,10 +127,29 @@ fn tiny_suite_end_to_end() {
     let data = out.join("data").join("ct");
     let train = npy(&data.join("train.npy"));
     assert_eq!(train.dim(), (30, 16, 16));
+    // groups.csv names the patient of every train and holdout image, and no patient is in
+    // both (the phantoms' sets come from disjoint patients).
+    let groups = csv_rows(&data.join("groups.csv"));
+    assert_eq!(groups.len(), 30 + 100);
+    assert_eq!(groups[0]["path"], "train.npy#0");
+    assert_eq!(groups[30]["path"], "holdout.npy#0");
+    let patients = |file: &str| -> std::collections::BTreeSet<String> {
+        groups
+            .iter()
+            .filter(|g| g["path"].starts_with(file))
+            .map(|g| g["group"].clone())
+            .collect()
+    };
+    let (tp, hp) = (patients("train.npy"), patients("holdout.npy"));
+    assert!(
+        tp.len() < 30 && hp.len() < 100,
+        "patients of several slices"
+    );
+    assert!(tp.is_disjoint(&hp));
     for cell in [
-        "inject_identity",
-        "kde_sigma_0.001",
-        "denoiser_sigma_min_0.002_h_0",
+        "inject_p0.25_identity",
+        "kde_p0.5_sigma_0.001",
+        "denoiser_p0.5_sigma_min_0.002_h_0",
     ] {
         let syn = npy(&data.join(cell).join("synthetic.npy"));
         let truth = csv_rows(&data.join(cell).join("truth.csv"));

@@ -1,6 +1,6 @@
 //! Exit codes, budgets and bad-input handling of the `memscan` binary.
 
-use crate::util::{constant_npy, memscan, stderr, summary};
+use crate::util::{constant_npy, memscan, scan_args, stderr, summary};
 use std::path::{Path, PathBuf};
 
 /// A tiny valid audit: train/holdout/synthetic as constant-image `.npy` batches, synthetic
@@ -16,21 +16,15 @@ fn tiny(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (t, s, h)
 }
 
-fn args<'a>(t: &'a Path, s: &'a Path, h: &'a Path, out: &'a Path) -> Vec<&'a str> {
-    vec![
-        "scan",
-        "--train",
-        t.to_str().unwrap(),
-        "--synthetic",
-        s.to_str().unwrap(),
-        "--holdout",
-        h.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--size",
-        "4",
-        "-q",
-    ]
+/// `memscan scan` of the tiny audit at 4×4, with `extra` arguments.
+fn args(t: &Path, s: &Path, h: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = vec!["--size", "4"];
+    a.extend_from_slice(extra);
+    scan_args(t, s, Some(h), out, &a)
+}
+
+fn run(a: &[String]) -> std::process::Output {
+    memscan(&a.iter().map(String::as_str).collect::<Vec<_>>(), None)
 }
 
 #[test]
@@ -67,22 +61,25 @@ fn exceeded_budget_exits_1_and_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let (t, s, h) = tiny(dir.path());
     let out = dir.path().join("out");
-    let mut a = args(&t, &s, &h, &out);
-    a.extend(["--fail-if", "ratio_rate>0.1"]);
-    let o = memscan(&a, None);
+    let o = run(&args(&t, &s, &h, &out, &["--fail-if", "ratio_rate>0.1"]));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let sm = summary(&out);
     assert_eq!(sm["budgets"][0]["exceeded"], true);
     assert_eq!(sm["verdict"]["budget_exceeded"], true);
 
-    let mut a = args(&t, &s, &h, &out);
-    a.extend([
-        "--fail-if",
-        "ratio_rate>0.9",
-        "--fail-if",
-        "copy_rate@fpr=0.3>0.99",
-    ]);
-    let o = memscan(&a, None);
+    let a = args(
+        &t,
+        &s,
+        &h,
+        &out,
+        &[
+            "--fail-if",
+            "ratio_rate>0.9",
+            "--fail-if",
+            "copy_rate@fpr=0.3>0.99",
+        ],
+    );
+    let o = run(&a);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // The budget's FPR was calibrated although not requested otherwise.
     let sm = summary(&out);
@@ -98,23 +95,8 @@ fn budget_on_an_absent_metric_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let (t, s, _) = tiny(dir.path());
     let out = dir.path().join("out");
-    let o = memscan(
-        &[
-            "scan",
-            "--train",
-            t.to_str().unwrap(),
-            "--synthetic",
-            s.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--size",
-            "4",
-            "-q",
-            "--fail-if",
-            "mia.distance.auc>0.6",
-        ],
-        None,
-    );
+    let extra = ["--size", "4", "--fail-if", "mia.distance.auc>0.6"];
+    let o = run(&scan_args(&t, &s, None, &out, &extra));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("requires --holdout"), "{}", stderr(&o));
 }
@@ -142,7 +124,7 @@ fn bad_inputs_name_the_file_and_can_be_skipped() {
         crate::util::constant_npy(&syn.join("good.npy"), &[0.5, 0.25], 4);
         std::fs::write(syn.join(name), &bytes).unwrap();
         let out = dir.path().join(format!("out_{name}"));
-        let o = memscan(&args(&t, &syn, &h, &out), None);
+        let o = run(&args(&t, &syn, &h, &out, &[]));
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
         assert!(
             stderr(&o).contains(name),
@@ -151,9 +133,7 @@ fn bad_inputs_name_the_file_and_can_be_skipped() {
         );
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 
-        let mut a = args(&t, &syn, &h, &out);
-        a.push("--skip-bad");
-        let o = memscan(&a, None);
+        let o = run(&args(&t, &syn, &h, &out, &["--skip-bad"]));
         assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
         assert!(
             stderr(&o).contains(name),
@@ -173,7 +153,7 @@ fn empty_folder_and_missing_path_exit_2() {
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let out = dir.path().join("out");
-    let o = memscan(&args(&t, &empty, &h, &out), None);
+    let o = run(&args(&t, &empty, &h, &out, &[]));
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("synthetic") && stderr(&o).contains("empty"),
@@ -181,7 +161,7 @@ fn empty_folder_and_missing_path_exit_2() {
         stderr(&o)
     );
     let missing = dir.path().join("nope");
-    let o = memscan(&args(&t, &missing, &h, &out), None);
+    let o = run(&args(&t, &missing, &h, &out, &[]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
 }
@@ -192,7 +172,7 @@ fn nan_in_a_float_array_is_an_error_naming_the_file() {
     let (t, _, h) = tiny(dir.path());
     let bad = constant_npy(&dir.path().join("nan.npy"), &[0.5, f32::NAN], 4);
     let out = dir.path().join("out");
-    let o = memscan(&args(&t, &bad, &h, &out), None);
+    let o = run(&args(&t, &bad, &h, &out, &[]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nan.npy"), "{}", stderr(&o));
 }

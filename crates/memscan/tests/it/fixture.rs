@@ -18,7 +18,7 @@
 //!   16 pairs = (0 + 1 + 3.5 + 2)/16 = 0.40625. The first ROC step (score ≥ 0) already has
 //!   FPR 0.25 ⇒ TPR@FPR≤1 % = TPR@FPR≤0.1 % = 0. Balanced accuracy: max (tpr+1−fpr)/2 = 0.5.
 
-use crate::util::{close, constant_npy, csv_rows, memscan, stderr, summary};
+use crate::util::{close, constant_npy, csv_rows, stderr, summary};
 
 #[test]
 fn every_metric_matches_the_hand_computed_value() {
@@ -30,27 +30,9 @@ fn every_metric_matches_the_hand_computed_value() {
     // An explicit reference set keeps the whole holdout as non-members.
     let reference = constant_npy(&d.join("ref.npy"), &[0.375, 0.8125, 0.9375], 4);
     let out = d.join("out");
-    let o = memscan(
-        &[
-            "scan",
-            "--train",
-            train.to_str().unwrap(),
-            "--synthetic",
-            syn.to_str().unwrap(),
-            "--holdout",
-            hold.to_str().unwrap(),
-            "--reference",
-            reference.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--size",
-            "4",
-            "--fpr",
-            "0.25",
-            "-q",
-        ],
-        None,
-    );
+    let r = reference.display().to_string();
+    let extra = ["--reference", &r, "--size", "4", "--fpr", "0.25"];
+    let o = crate::util::scan(&train, &syn, Some(&hold), &out, &extra, None);
     assert!(o.status.success(), "{}", stderr(&o));
 
     let rows = csv_rows(&out.join("synthetic.csv"));

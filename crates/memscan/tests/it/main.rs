@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod features;
 mod fixture;
 mod medical;
 mod report;

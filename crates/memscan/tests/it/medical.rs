@@ -1,7 +1,7 @@
 //! DICOM inputs end to end: groups from PatientID, the metadata leakage check, the
 //! train/holdout patient-overlap warning and the medical flags' validation.
 
-use crate::util::{memscan, stderr, summary};
+use crate::util::{stderr, summary};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
@@ -120,24 +120,9 @@ fn fixture(d: &Path, overlap: bool) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 fn scan(t: &Path, h: &Path, s: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "scan",
-        "--train",
-        t.to_str().unwrap(),
-        "--synthetic",
-        s.to_str().unwrap(),
-        "--holdout",
-        h.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--size",
-        "8",
-        "--bootstrap",
-        "20",
-        "-q",
-    ];
+    let mut args = vec!["--size", "8", "--bootstrap", "20"];
     args.extend_from_slice(extra);
-    memscan(&args, Some(1))
+    crate::util::scan(t, s, Some(h), out, &args, Some(1))
 }
 
 #[test]

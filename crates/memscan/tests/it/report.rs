@@ -6,7 +6,7 @@
 //! hold the expected gallery. Without Chromium the test fails when `CI` is set and is skipped
 //! with a note otherwise. Set `MEMSCAN_SCREENSHOT` to a path to keep the screenshot.
 
-use crate::util::{memscan, stderr, summary};
+use crate::util::{csv_rows, memscan, stderr, summary};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -119,6 +119,21 @@ fn no_images_leaves_every_real_pixel_out() {
     assert!(html.contains("no real images"));
     let s = summary(&out);
     assert_eq!(s["config"]["no_images"], true);
+    // A synthetic image flagged as a copy shows a training image: withheld as well. The
+    // gallery holds the GALLERY_SIZE closest pairs (distance, then input order).
+    let mut rows = csv_rows(&out.join("synthetic.csv"));
+    let d =
+        |r: &std::collections::HashMap<String, String>| -> f64 { r["distance"].parse().unwrap() };
+    rows.sort_by(|a, b| d(a).total_cmp(&d(b)));
+    let shown = rows[..GALLERY_SIZE]
+        .iter()
+        .filter(|r| !(d(r) == 0.0 || r["copy"] == "true" || r["ratio_copy"] == "true"))
+        .count();
+    assert!(
+        shown < GALLERY_SIZE,
+        "the demo's closest pairs include copies"
+    );
+    assert_eq!(html.matches("class=\"th synthetic\"").count(), shown);
 }
 
 #[test]

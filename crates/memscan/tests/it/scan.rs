@@ -1,26 +1,29 @@
 //! End-to-end audits of generated phantom datasets with known copies.
 
-use crate::util::{csv_rows, memscan, stderr, summary};
-use memscan_datasets::demo::{write_demo, DemoSpec};
+use crate::util::{self, csv_rows, stderr, summary};
+use memscan_datasets::demo::{write_demo, DemoSpec, DemoTruth};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+/// Audits a demo folder (`train/`, `synthetic/`, `holdout/`).
 fn scan(data: &Path, out: &Path, extra: &[&str], threads: Option<usize>) -> std::process::Output {
-    let mut args = vec![
-        "scan".to_string(),
-        "--train".into(),
-        data.join("train").display().to_string(),
-        "--synthetic".into(),
-        data.join("synthetic").display().to_string(),
-        "--holdout".into(),
-        data.join("holdout").display().to_string(),
-        "--out".into(),
-        out.display().to_string(),
-        "-q".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    memscan(&refs, threads)
+    let (t, s, h) = (
+        data.join("train"),
+        data.join("synthetic"),
+        data.join("holdout"),
+    );
+    util::scan(&t, &s, Some(&h), out, extra, threads)
+}
+
+/// A demo dataset of `size`² images under `dir/data`.
+fn demo(dir: &Path, size: u32) -> (PathBuf, DemoTruth) {
+    let data = dir.join("data");
+    let spec = DemoSpec {
+        size,
+        ..DemoSpec::default()
+    };
+    let truth = write_demo(&data, &spec).unwrap();
+    (data, truth)
 }
 
 fn strip(path: &str, role: &str) -> String {
@@ -32,12 +35,7 @@ fn strip(path: &str, role: &str) -> String {
 #[test]
 fn exact_and_perturbed_copies_are_flagged_and_matched() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let spec = DemoSpec {
-        size: 32,
-        ..DemoSpec::default()
-    };
-    let truth = write_demo(&data, &spec).unwrap();
+    let (data, truth) = demo(dir.path(), 32);
     let out = dir.path().join("out");
     let o = scan(&data, &out, &["--size", "32"], None);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -114,15 +112,7 @@ fn fresh_images_are_flagged_at_about_the_target_fpr() {
 #[test]
 fn output_is_byte_identical_for_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    write_demo(
-        &data,
-        &DemoSpec {
-            size: 32,
-            ..DemoSpec::default()
-        },
-    )
-    .unwrap();
+    let (data, _) = demo(dir.path(), 32);
     let outs: Vec<_> = [1usize, 3]
         .iter()
         .map(|&t| {
@@ -156,31 +146,10 @@ fn output_is_byte_identical_for_any_thread_count() {
 #[test]
 fn without_holdout_the_calibrated_metrics_are_absent_not_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    write_demo(
-        &data,
-        &DemoSpec {
-            size: 32,
-            ..DemoSpec::default()
-        },
-    )
-    .unwrap();
+    let (data, _) = demo(dir.path(), 32);
     let out = dir.path().join("out");
-    let o = memscan(
-        &[
-            "scan",
-            "--train",
-            data.join("train").to_str().unwrap(),
-            "--synthetic",
-            data.join("synthetic").to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--size",
-            "32",
-            "-q",
-        ],
-        None,
-    );
+    let (t, syn) = (data.join("train"), data.join("synthetic"));
+    let o = util::scan(&t, &syn, None, &out, &["--size", "32"], None);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("no --holdout"),
@@ -210,15 +179,7 @@ fn without_holdout_the_calibrated_metrics_are_absent_not_zero() {
 #[test]
 fn hnsw_index_finds_the_same_copies_as_exact_search() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    write_demo(
-        &data,
-        &DemoSpec {
-            size: 32,
-            ..DemoSpec::default()
-        },
-    )
-    .unwrap();
+    let (data, _) = demo(dir.path(), 32);
     let exact = dir.path().join("exact");
     let hnsw = dir.path().join("hnsw");
     let fast = ["--size", "32", "--bootstrap", "0"];
@@ -250,4 +211,60 @@ fn hnsw_index_finds_the_same_copies_as_exact_search() {
             assert_eq!(y["copy"], "true", "HNSW missed a copy: {x:?}");
         }
     }
+}
+
+#[test]
+fn monte_carlo_counts_are_exact_whatever_mc_k() {
+    // With --mc-k 1 every query with a synthetic image inside ε saturates and is searched
+    // again; the scores must equal a search of all synthetic images at once.
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(dir.path(), 16);
+    let column = |k: &str| -> Vec<String> {
+        let out = dir.path().join(format!("out-{k}"));
+        let o = scan(
+            &data,
+            &out,
+            &["--size", "16", "--mc-k", k, "--bootstrap", "0"],
+            None,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        csv_rows(&out.join("train.csv"))
+            .iter()
+            .map(|r| r["mia_monte_carlo_score"].clone())
+            .collect()
+    };
+    let (few, all) = (column("1"), column("100000"));
+    assert!(
+        few.iter()
+            .filter_map(|s| s.parse::<f64>().ok())
+            .any(|s| s > 0.0),
+        "some members have synthetic images within ε"
+    );
+    assert_eq!(few, all);
+}
+
+#[test]
+fn with_groups_the_reference_split_keeps_patients_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, truth) = demo(dir.path(), 16);
+    let out = dir.path().join("out");
+    let groups = data.join("groups.csv").display().to_string();
+    assert!(!truth.groups.is_empty());
+    let o = scan(
+        &data,
+        &out,
+        &["--size", "16", "--groups", &groups, "--bootstrap", "0"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    let setup = s["metrics"]["mia"]["setup"].as_str().unwrap();
+    assert!(setup.contains("split by patient"), "{setup}");
+    let o = scan(&data, &out, &["--size", "16", "--bootstrap", "0"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let setup = summary(&out)["metrics"]["mia"]["setup"].clone();
+    assert!(
+        setup.as_str().unwrap().contains("split by image"),
+        "{setup}"
+    );
 }

@@ -13,6 +13,38 @@ pub fn memscan(args: &[&str], threads: Option<usize>) -> Output {
     cmd.output().expect("memscan runs")
 }
 
+/// `memscan scan --train T --synthetic S [--holdout H] --out OUT -q EXTRA…`.
+pub fn scan_args(
+    train: &Path,
+    synthetic: &Path,
+    holdout: Option<&Path>,
+    out: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let p = |p: &Path| p.display().to_string();
+    let mut a: Vec<String> = vec!["scan".into(), "--train".into(), p(train)];
+    a.extend(["--synthetic".into(), p(synthetic)]);
+    if let Some(h) = holdout {
+        a.extend(["--holdout".into(), p(h)]);
+    }
+    a.extend(["--out".into(), p(out), "-q".into()]);
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+/// Runs [`scan_args`].
+pub fn scan(
+    train: &Path,
+    synthetic: &Path,
+    holdout: Option<&Path>,
+    out: &Path,
+    extra: &[&str],
+    threads: Option<usize>,
+) -> Output {
+    let a = scan_args(train, synthetic, holdout, out, extra);
+    memscan(&a.iter().map(String::as_str).collect::<Vec<_>>(), threads)
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
