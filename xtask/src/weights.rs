@@ -112,7 +112,16 @@ pub fn fetch(root: &Path, name: &str) -> Result<()> {
         }
         let dir = out.parent().expect("weights folder");
         std::fs::create_dir_all(dir)?;
-        std::fs::copy(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
+        // Copied beside the target, made world-readable (the safetensors writer creates its
+        // file owner-only) and renamed into place: a crash never leaves a truncated file.
+        let partial = dir.join(format!(".{name}.safetensors.partial"));
+        std::fs::copy(&tmp, &partial).with_context(|| format!("writing {}", partial.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o644))?;
+        }
+        std::fs::rename(&partial, &out).with_context(|| format!("writing {}", out.display()))?;
         let registry = match w.package.registry {
             Registry::Debian => "debian",
             Registry::PyPi => "pypi",
