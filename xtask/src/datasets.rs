@@ -17,18 +17,19 @@ use std::process::Command;
 
 /// Which registry a package comes from.
 #[derive(Clone, Copy)]
-enum Registry {
+pub(crate) enum Registry {
     Debian,
     PyPi,
     Npm,
 }
 
-struct Package {
-    registry: Registry,
-    name: &'static str,
+pub(crate) struct Package {
+    pub(crate) registry: Registry,
+    /// The package name, with a `==VERSION` pin for PyPI where the checksums depend on it.
+    pub(crate) name: &'static str,
     /// Files to take: (path inside the unpacked package, or a folder ending in `/` whose
     /// regular files are all taken; name prefix in the cache).
-    take: &'static [(&'static str, &'static str)],
+    pub(crate) take: &'static [(&'static str, &'static str)],
 }
 
 struct Dataset {
@@ -86,6 +87,20 @@ const DATASETS: &[Dataset] = &[
             },
         ],
     },
+    Dataset {
+        name: "imagenet-samples",
+        licence: "BSD-3-Clause (scikit-image); photos: chelsea.png and coffee.png CC0, rocket.jpg public domain (skimage.data docstrings)",
+        description: "Real photos for the efficientnet-lite0 known-answer test: chelsea.png (a tabby cat), coffee.png (a cup of espresso), rocket.jpg (a rocket launch)",
+        packages: &[Package {
+            registry: Registry::PyPi,
+            name: "scikit-image==0.26.0",
+            take: &[
+                ("skimage/data/chelsea.png", ""),
+                ("skimage/data/coffee.png", ""),
+                ("skimage/data/rocket.jpg", ""),
+            ],
+        }],
+    },
 ];
 
 /// Names of the datasets `fetch` knows.
@@ -93,7 +108,7 @@ pub fn names() -> Vec<&'static str> {
     DATASETS.iter().map(|d| d.name).collect()
 }
 
-fn run(cmd: &mut Command) -> Result<String> {
+pub(crate) fn run(cmd: &mut Command) -> Result<String> {
     eprintln!("$ {cmd:?}");
     let out = cmd
         .output()
@@ -109,7 +124,7 @@ fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn sha256(path: &Path) -> Result<String> {
+pub(crate) fn sha256(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
@@ -135,7 +150,7 @@ fn read_checksums(path: &Path) -> Result<Option<BTreeMap<String, String>>> {
 }
 
 /// Downloads and unpacks one package into `work`; returns (unpacked root, version).
-fn download(pkg: &Package, work: &Path) -> Result<(PathBuf, String)> {
+pub(crate) fn download(pkg: &Package, work: &Path) -> Result<(PathBuf, String)> {
     let dl = work.join(format!("dl-{}", pkg.name));
     let root = work.join(format!("x-{}", pkg.name));
     std::fs::create_dir_all(&dl)?;
@@ -381,6 +396,6 @@ mod tests {
         assert_eq!(m["c.gz"], "def");
         assert!(read_checksums(&dir.join("none")).unwrap().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(names().len(), 4);
+        assert_eq!(names().len(), 5);
     }
 }

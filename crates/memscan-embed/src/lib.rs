@@ -8,6 +8,10 @@
 //! order) and reports progress. The pipeline only sees the trait, so learned embedders
 //! (candle networks) plug in beside [`PixelEmbedder`] without touching it.
 //!
+//! Pretrained embedders: [`EfficientNetLite0`] (ImageNet features, weights converted by
+//! `cargo xtask weights fetch efficientnet-lite0`) and [`Backbone`] (a user's safetensors
+//! file of a standard architecture, [`Arch`]: ResNet-18/50, DINOv2-S).
+//!
 //! # Distance convention
 //!
 //! [`EmbedderInfo::normalized`] says whether rows are L2-normalized (learned embedders:
@@ -15,13 +19,19 @@
 //! rows, so each embedder scales its output such that this distance is the one its
 //! literature uses (the pixel embedder: Gu et al.'s `‖x − y‖₂ / sqrt(C·H·W)`).
 
+mod backbone;
 pub mod cnn;
+mod efficientnet;
 mod error;
 pub mod im2col;
 mod pixel;
 pub mod train;
 
+pub use backbone::{to_rgb_planes, Arch, Backbone};
 pub use cnn::CnnEmbedder;
+pub use efficientnet::{
+    same_padding, BlockConfig, Config as EfficientNetConfig, EfficientNetLite0,
+};
 pub use error::Error;
 pub use pixel::PixelEmbedder;
 
@@ -114,4 +124,10 @@ pub fn l2_normalize(mut row: ArrayViewMut1<f32>) {
     if norm > 0.0 {
         row.mapv_inplace(|v| (f64::from(v) / norm) as f32);
     }
+}
+
+/// Lower-case hex SHA-256 of a byte string (weights files, recorded in `summary.json`).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }

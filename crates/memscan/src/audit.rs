@@ -1,11 +1,14 @@
 //! [`Audit::run`]: the pipeline, stage by stage.
 
 use crate::cache::{Lookup, Record};
-use crate::config::{AuditConfig, EmbedderKind, IndexKind};
+use crate::config::{default_weights, AuditConfig, EmbedderKind, IndexKind};
 use crate::error::Error;
 use crate::groups::{GroupBy, Groups};
 use crate::privacy;
-use memscan_embed::{embed_all, train as cnn_train, CnnEmbedder, Embedder, PixelEmbedder};
+use memscan_embed::{
+    embed_all, train as cnn_train, Backbone, CnnEmbedder, EfficientNetLite0, Embedder,
+    PixelEmbedder,
+};
 use memscan_index::{verify_recall, ExactIndex, Exclude, HnswIndex, Index, Neighbours};
 use memscan_io::{ImageSet, Reporter};
 use memscan_metrics::{copies, copy_rate, profile, ratio};
@@ -60,78 +63,69 @@ pub(crate) fn time_into<T>(timings: &mut Vec<Timing>, stage: &str, f: impl FnOnc
 
 /// Builds the configured embedder; `--train-embedder` trains (or finds in the cache) a `cnn`
 /// on the training images first. Returns the cache record of a trained model, if any.
-fn make_embedder(
+fn audit_embedder(
     cfg: &AuditConfig,
     train: &ImageSet,
     reporter: &dyn Reporter,
 ) -> Result<(Box<dyn Embedder>, Option<Record>), Error> {
-    let embed_err = |source| Error::Embed {
-        role: "train",
-        source,
+    let EmbedderKind::CnnTrain(t) = &cfg.embed.kind else {
+        return Ok((make_embedder(&cfg.embed, &cfg.io)?, None));
     };
     let (channels, size) = (usize::from(cfg.io.channels), cfg.io.size as usize);
-    let load_cnn = |dir: &std::path::Path| -> Result<Box<dyn Embedder>, Error> {
-        let e = CnnEmbedder::load(dir).map_err(embed_err)?;
-        let m = e.config();
-        if m.size != size || m.in_channels != channels {
-            return Err(Error::Config(format!(
-                "the cnn model in {} expects {}-channel {}×{} images; run with --size {} \
-                 --channels {}",
-                dir.display(),
-                m.in_channels,
-                m.size,
-                m.size,
-                m.size,
-                m.in_channels
-            )));
-        }
-        Ok(Box::new(e))
+    let tc = cnn_train::TrainConfig {
+        epochs: t
+            .epochs
+            .unwrap_or_else(|| cnn_train::default_epochs(train.images.len())),
+        batch: t.batch,
+        seed: t.seed,
+        ..cnn_train::TrainConfig::new(memscan_embed::cnn::Config::small(channels, size))
     };
-    match &cfg.embed.kind {
-        EmbedderKind::Pixel => Ok((
-            Box::new(PixelEmbedder::new(channels, size).map_err(embed_err)?),
-            None,
-        )),
-        EmbedderKind::Cnn { dir } => Ok((load_cnn(dir.as_path())?, None)),
-        EmbedderKind::CnnTrain(t) => {
-            let tc = cnn_train::TrainConfig {
-                epochs: t
-                    .epochs
-                    .unwrap_or_else(|| cnn_train::default_epochs(train.images.len())),
-                batch: t.batch,
-                seed: t.seed,
-                ..cnn_train::TrainConfig::new(memscan_embed::cnn::Config::small(channels, size))
-            };
-            let train_err = |source| Error::Embed {
-                role: "train (training the cnn embedder)",
-                source,
-            };
-            let cache_dir = t
-                .cache_dir
-                .clone()
-                .or_else(|| cfg.cache.as_ref().map(|c| c.dir.join("cnn-models")));
-            let Some(cache_dir) = cache_dir else {
-                // No cache: train into a temporary folder, load the weights, drop the folder.
-                let tmp = tempfile::tempdir().map_err(|e| {
-                    train_err(memscan_embed::Error::Model(format!(
-                        "creating a temporary model folder: {e}"
-                    )))
-                })?;
-                cnn_train::train(&train.images, &tc, tmp.path(), false, reporter)
-                    .map_err(train_err)?;
-                return Ok((load_cnn(tmp.path())?, None));
-            };
-            let model =
-                cnn_train::train_cached(&train.images, &train.hash, &tc, &cache_dir, reporter)
-                    .map_err(train_err)?;
-            let record = Record {
-                entry: "cnn model".into(),
-                outcome: if model.trained { "miss" } else { "hit" },
-                path: model.dir.display().to_string(),
-            };
-            Ok((load_cnn(model.dir.as_path())?, Some(record)))
-        }
+    let train_err = |source| Error::Embed {
+        role: "train (training the cnn embedder)",
+        source,
+    };
+    let cache_dir = t
+        .cache_dir
+        .clone()
+        .or_else(|| cfg.cache.as_ref().map(|c| c.dir.join("cnn-models")));
+    let Some(cache_dir) = cache_dir else {
+        // No cache: train into a temporary folder, load the weights, drop the folder.
+        let tmp = tempfile::tempdir().map_err(|e| {
+            train_err(memscan_embed::Error::Model(format!(
+                "creating a temporary model folder: {e}"
+            )))
+        })?;
+        cnn_train::train(&train.images, &tc, tmp.path(), false, reporter).map_err(train_err)?;
+        return Ok((load_cnn(tmp.path(), &cfg.io)?, None));
+    };
+    let model = cnn_train::train_cached(&train.images, &train.hash, &tc, &cache_dir, reporter)
+        .map_err(train_err)?;
+    let record = Record {
+        entry: "cnn model".into(),
+        outcome: if model.trained { "miss" } else { "hit" },
+        path: model.dir.display().to_string(),
+    };
+    Ok((load_cnn(model.dir.as_path(), &cfg.io)?, Some(record)))
+}
+
+/// Loads a trained cnn model and checks that it takes the images `io` decodes.
+fn load_cnn(dir: &std::path::Path, io: &memscan_io::IoConfig) -> Result<Box<dyn Embedder>, Error> {
+    let e = CnnEmbedder::load(dir).map_err(Error::LoadEmbedder)?;
+    let m = e.config();
+    let (channels, size) = (usize::from(io.channels), io.size as usize);
+    if m.size != size || m.in_channels != channels {
+        return Err(Error::Config(format!(
+            "the cnn model in {} expects {}-channel {}×{} images; run with --size {} \
+             --channels {}",
+            dir.display(),
+            m.in_channels,
+            m.size,
+            m.size,
+            m.size,
+            m.in_channels
+        )));
     }
+    Ok(Box::new(e))
 }
 
 fn load(
@@ -229,6 +223,53 @@ pub(crate) fn reference_needs_holdout() -> Error {
     )
 }
 
+/// Builds the embedder `embed` describes for images decoded with `io`.
+///
+/// A missing efficientnet-lite0 weights file is an error naming the path and the command that
+/// fetches it.
+pub fn make_embedder(
+    embed: &crate::config::EmbedConfig,
+    io: &memscan_io::IoConfig,
+) -> Result<Box<dyn Embedder>, Error> {
+    Ok(match &embed.kind {
+        EmbedderKind::Pixel => Box::new(
+            PixelEmbedder::new(usize::from(io.channels), io.size as usize)
+                .map_err(Error::LoadEmbedder)?,
+        ),
+        EmbedderKind::Cnn { dir } => load_cnn(dir, io)?,
+        EmbedderKind::CnnTrain(_) => {
+            return Err(Error::Config(
+                "`--embedder cnn --train-embedder` trains on the training images of an audit; \
+                 train a model first with `memscan train-embedder --out DIR` and pass \
+                 --embedder cnn:DIR"
+                    .into(),
+            ))
+        }
+        EmbedderKind::EfficientnetLite0 => {
+            let path = embed.weights.clone().unwrap_or_else(default_weights);
+            if !path.is_file() {
+                return Err(Error::Config(format!(
+                    "efficientnet-lite0 weights not found at {}: fetch them with `cargo xtask \
+                     weights fetch efficientnet-lite0` in the memscan repository, or pass \
+                     --embedder efficientnet-lite0:PATH",
+                    path.display()
+                )));
+            }
+            Box::new(EfficientNetLite0::load(&path).map_err(Error::LoadEmbedder)?)
+        }
+        EmbedderKind::Safetensors => {
+            let (Some(path), Some(arch)) = (&embed.weights, embed.arch) else {
+                return Err(Error::Config(
+                    "the safetensors embedder needs a weights file and an architecture \
+                     (--embedder safetensors:PATH --arch resnet18|resnet50|dinov2-s)"
+                        .into(),
+                ));
+            };
+            Box::new(Backbone::load(path, arch).map_err(Error::LoadEmbedder)?)
+        }
+    })
+}
+
 /// Decodes and embeds the image sets.
 fn ingest_images(
     cfg: &AuditConfig,
@@ -287,7 +328,7 @@ fn ingest_images(
 
     // --- embed ----------------------------------------------------------------------
     let (embedder, model_record) =
-        timer.time("embedder", || make_embedder(cfg, &train, reporter))?;
+        timer.time("embedder", || audit_embedder(cfg, &train, reporter))?;
     let embed = |role: &'static str, set: &ImageSet, timer: &mut Timer| {
         timer.time(&format!("embed {role}"), || {
             embed_all(

@@ -433,9 +433,12 @@ pub struct BenchOptions {
     /// Keep each cell's `.npy` batches and `truth.csv` under this folder (`DATASET/CELL/`)
     /// instead of a temporary folder.
     pub keep_data: Option<PathBuf>,
-    /// Where the `cnn` embedder's models (trained once per dataset) are cached; default: a
-    /// `cnn-models` folder beside the cells' data (temporary unless `keep_data`).
-    pub cnn_cache: Option<PathBuf>,
+    /// The cache folder (as `scan --cache-dir`): the `cnn` embedder's models (trained once per
+    /// dataset) go to its `cnn-models` folder, and the embeddings of each dataset's training
+    /// and holdout images (the same in every cell) are cached there, so that a learned
+    /// embedder embeds them once per dataset, not once per cell. Default: a `cache` folder
+    /// beside the cells' data (temporary unless `keep_data`).
+    pub cache: Option<PathBuf>,
 }
 
 /// The results of a bench run.
@@ -644,17 +647,18 @@ fn make_cell(ds: &Dataset, setting: &Setting, seed: u64) -> Result<Cell, memscan
 
 /// Parses a suite's (or `--embedder`'s) embedder name: `pixel`; `cnn`, trained once per
 /// dataset on its training images (the cache folder is set by [`run`] from
-/// [`BenchOptions::cnn_cache`]); `cnn:DIR`, a trained model (`DIR` relative to `base`).
+/// [`BenchOptions::cache`]); `cnn:DIR`, a trained model (`DIR` relative to `base`).
 pub fn parse_embedder(name: &str, base: &Path) -> Result<EmbedderKind, crate::Error> {
     match name {
         "pixel" => Ok(EmbedderKind::Pixel),
+        "efficientnet-lite0" => Ok(EmbedderKind::EfficientnetLite0),
         "cnn" => Ok(EmbedderKind::CnnTrain(CnnTrainConfig::new(None))),
         other => match other.strip_prefix("cnn:") {
             Some(dir) if !dir.is_empty() => Ok(EmbedderKind::Cnn {
                 dir: base.join(dir),
             }),
             _ => Err(crate::Error::Config(format!(
-                "unknown embedder {other:?} (available: pixel, cnn, cnn:DIR)"
+                "unknown embedder {other:?} (available: pixel, cnn, cnn:DIR, efficientnet-lite0)"
             ))),
         },
     }
@@ -707,6 +711,9 @@ pub fn run(
         source,
     })?;
     let root = opts.keep_data.clone().unwrap_or_else(|| temp.path().into());
+    let cache = crate::cache::CacheConfig {
+        dir: opts.cache.clone().unwrap_or_else(|| root.join("cache")),
+    };
     let total = (suite.datasets.len() * settings.len() * suite.embedders.len()) as u64;
     reporter.start(&format!("bench {}", suite.name), total);
     for (di, spec) in suite.datasets.iter().enumerate() {
@@ -778,11 +785,7 @@ pub fn run(
             for embedder in &suite.embedders {
                 let mut embedder = embedder.clone();
                 if let EmbedderKind::CnnTrain(t) = &mut embedder {
-                    t.cache_dir = Some(
-                        opts.cnn_cache
-                            .clone()
-                            .unwrap_or_else(|| root.join("cnn-models")),
-                    );
+                    t.cache_dir = Some(cache.dir.join("cnn-models"));
                     t.seed = cell_seed_base(seed, di);
                 }
                 let mut cfg = AuditConfig::new(
@@ -797,8 +800,10 @@ pub fn run(
                 };
                 cfg.embed = EmbedConfig {
                     kind: embedder.clone(),
+                    ..EmbedConfig::default()
                 };
                 cfg.groups = Some(groups_path.clone());
+                cfg.cache = Some(cache.clone());
                 cfg.seed = cell_seed;
                 let collect = Collect(Mutex::new(Vec::new()));
                 let cell_id = format!("{} / {} / {label}", spec.name, setting.generator());

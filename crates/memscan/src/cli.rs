@@ -74,11 +74,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub keep_data: bool,
     /// Run these embedders instead of the suite's `embedders` (repeatable): `pixel`, `cnn`
-    /// (trained once per dataset on its training images) or `cnn:DIR`.
-    #[arg(long = "embedder", value_name = "pixel|cnn|cnn:DIR")]
+    /// (trained once per dataset on its training images), `cnn:DIR` or `efficientnet-lite0`.
+    #[arg(long = "embedder", value_name = "pixel|cnn|cnn:DIR|efficientnet-lite0")]
     pub embedders: Vec<String>,
-    /// Cache folder (as `scan --cache-dir`): `cnn` models trained by the bench are kept in
-    /// DIR/cnn-models (default: a temporary folder). Embeddings are not cached by the bench.
+    /// Cache folder (as `scan --cache-dir`): `cnn` models trained by the bench (DIR/cnn-models)
+    /// and the embeddings of each dataset's training and holdout images (default: a
+    /// temporary folder).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// No progress bars.
@@ -94,12 +95,17 @@ pub enum EmbedderArg {
     /// `cnn` (trained on --train with --train-embedder) or `cnn:DIR` (a model written by
     /// `memscan train-embedder --out DIR`).
     Cnn(Option<PathBuf>),
+    /// `efficientnet-lite0[:PATH]`: ImageNet-pretrained EfficientNet-Lite0 features.
+    EfficientnetLite0(Option<PathBuf>),
+    /// `safetensors:PATH`: a standard backbone (`--arch`) from a converted weights file.
+    Safetensors(PathBuf),
 }
 
 impl std::str::FromStr for EmbedderArg {
     type Err = String;
 
-    /// `pixel`, `cnn` or `cnn:DIR`. New embedders add a name (or a `name:ARG` prefix) here.
+    /// `pixel`, `cnn`, `cnn:DIR`, `efficientnet-lite0[:PATH]` or `safetensors:PATH`. New
+    /// embedders add a name (or a `name:ARG` prefix) here.
     fn from_str(s: &str) -> Result<Self, String> {
         let (name, arg) = match s.split_once(':') {
             Some((n, a)) => (n, Some(a)),
@@ -108,14 +114,30 @@ impl std::str::FromStr for EmbedderArg {
         match (name, arg) {
             ("pixel", None) => Ok(EmbedderArg::Pixel),
             ("cnn", None) => Ok(EmbedderArg::Cnn(None)),
-            ("cnn", Some(dir)) if !dir.is_empty() => Ok(EmbedderArg::Cnn(Some(dir.into()))),
-            ("cnn", Some(_)) => Err("`cnn:` needs a model directory: --embedder cnn:DIR".into()),
+            ("efficientnet-lite0", None) => Ok(EmbedderArg::EfficientnetLite0(None)),
+            (_, Some("")) => Err(format!("`{name}:` needs a path after the colon")),
+            ("cnn", Some(dir)) => Ok(EmbedderArg::Cnn(Some(dir.into()))),
+            ("efficientnet-lite0", Some(p)) => Ok(EmbedderArg::EfficientnetLite0(Some(p.into()))),
+            ("safetensors", Some(p)) => Ok(EmbedderArg::Safetensors(p.into())),
+            ("safetensors", None) => Err("safetensors needs a file: safetensors:PATH".into()),
             _ => Err(format!(
-                "unknown embedder `{s}`; expected `pixel`, `cnn` (with --train-embedder) or \
-                 `cnn:DIR`"
+                "unknown embedder `{s}`; expected `pixel`, `cnn` (with --train-embedder), \
+                 `cnn:DIR`, `efficientnet-lite0[:PATH]` or `safetensors:PATH` with --arch"
             )),
         }
     }
+}
+
+/// Standard backbone architectures for `--embedder safetensors:PATH`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ArchArg {
+    /// torchvision ResNet-18 (512-d pooled features).
+    Resnet18,
+    /// torchvision ResNet-50 (2048-d pooled features).
+    Resnet50,
+    /// DINOv2 ViT-S/14 from torch.hub (384-d mean patch token).
+    #[value(name = "dinov2-s")]
+    Dinov2S,
 }
 
 /// Nearest-neighbour search methods.
@@ -132,17 +154,23 @@ pub enum IndexArg {
 /// Options shared by every command that runs an audit.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Side length images are resized to (pixels).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(4..=1024))]
-    pub size: u32,
+    /// Side length images are resized to (pixels). Default: 64 for `pixel`, 224 for the
+    /// pretrained networks.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(4..=1024))]
+    pub size: Option<u32>,
     /// Channels images are converted to (1 = gray, 3 = RGB).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
     pub channels: u8,
     /// Feature space in which distances are measured: `pixel`; `cnn:DIR`, a model trained by
-    /// `memscan train-embedder --out DIR` (its --size and --channels must match); or `cnn`
-    /// with --train-embedder.
-    #[arg(long, default_value = "pixel", value_name = "pixel|cnn|cnn:DIR")]
+    /// `memscan train-embedder --out DIR` (its --size and --channels must match); `cnn` with
+    /// --train-embedder; `efficientnet-lite0[:PATH]` (ImageNet features; default weights:
+    /// datasets/cache/weights/efficientnet-lite0.safetensors, written by `cargo xtask weights
+    /// fetch efficientnet-lite0`); or `safetensors:PATH` with `--arch`.
+    #[arg(long, default_value = "pixel", value_name = "NAME[:PATH]")]
     pub embedder: EmbedderArg,
+    /// Architecture of the weights given by `--embedder safetensors:PATH`.
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
     /// With `--embedder cnn`: first train the cnn on the training images (self-supervised),
     /// or reuse the model cached for the same training set and settings.
     #[arg(long)]
@@ -486,13 +514,18 @@ pub struct EmbedArgs {
     /// The feature matrix to write (`.npy`); the ids go to `NAME.ids.txt` beside it.
     #[arg(long)]
     pub out: PathBuf,
-    /// Feature space: `pixel`, or `cnn:DIR`, a model trained by `memscan train-embedder --out
-    /// DIR` (its --size and --channels must match).
-    #[arg(long, default_value = "pixel", value_name = "pixel|cnn:DIR")]
+    /// Feature space: `pixel`, `cnn:DIR` (a model trained by `memscan train-embedder --out
+    /// DIR`; its --size and --channels must match), `efficientnet-lite0[:PATH]` or
+    /// `safetensors:PATH` with `--arch` (as for `scan`).
+    #[arg(long, value_name = "NAME[:PATH]", default_value = "pixel")]
     pub embedder: EmbedderArg,
-    /// Side length images are resized to (pixels).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(4..=1024))]
-    pub size: u32,
+    /// Architecture of the weights given by `--embedder safetensors:PATH`.
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    /// Side length images are resized to (pixels). Default: 64 for `pixel`, 224 for the
+    /// pretrained networks.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(4..=1024))]
+    pub size: Option<u32>,
     /// Channels images are converted to (1 = gray, 3 = RGB).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
     pub channels: u8,
@@ -516,8 +549,9 @@ impl EmbedArgs {
             self.channels == 1 || self.channels == 3,
             "--channels must be 1 or 3"
         );
+        let kind = embed_config(&self.embedder, self.arch)?.kind;
         let mut io = IoConfig {
-            size: self.size,
+            size: self.size.unwrap_or(kind.default_size()),
             channels: self.channels,
             on_bad_input: if self.skip_bad {
                 BadInputPolicy::Skip
@@ -540,6 +574,69 @@ pub struct DemoArgs {
     pub audit: AuditArgs,
 }
 
+/// The embedder `--embedder NAME[:PATH]` and `--arch` describe (`--embedder cnn` without a
+/// model directory needs --train-embedder: see [`audit_embed_config`]).
+pub fn embed_config(embedder: &EmbedderArg, arch: Option<ArchArg>) -> Result<EmbedConfig> {
+    let arch = arch.map(|a| match a {
+        ArchArg::Resnet18 => memscan_embed::Arch::Resnet18,
+        ArchArg::Resnet50 => memscan_embed::Arch::Resnet50,
+        ArchArg::Dinov2S => memscan_embed::Arch::Dinov2S,
+    });
+    match (embedder, arch) {
+        (EmbedderArg::Safetensors(_), None) => {
+            anyhow::bail!("--embedder safetensors:PATH needs --arch resnet18|resnet50|dinov2-s")
+        }
+        (EmbedderArg::Safetensors(_), Some(_)) | (_, None) => {}
+        (_, Some(_)) => anyhow::bail!("--arch only applies to --embedder safetensors:PATH"),
+    }
+    let (kind, weights) = match embedder {
+        EmbedderArg::Pixel => (EmbedderKind::Pixel, None),
+        EmbedderArg::Cnn(Some(dir)) => (EmbedderKind::Cnn { dir: dir.clone() }, None),
+        EmbedderArg::Cnn(None) => anyhow::bail!(
+            "`--embedder cnn` needs a model: add --train-embedder to train one on --train, or \
+             pass --embedder cnn:DIR (from `memscan train-embedder --out DIR`)"
+        ),
+        EmbedderArg::EfficientnetLite0(p) => (
+            EmbedderKind::EfficientnetLite0,
+            Some(p.clone().unwrap_or_else(memscan::default_weights)),
+        ),
+        EmbedderArg::Safetensors(p) => (EmbedderKind::Safetensors, Some(p.clone())),
+    };
+    Ok(EmbedConfig {
+        kind,
+        weights,
+        arch,
+    })
+}
+
+/// The embedder of an audit: [`embed_config`], or with `--train-embedder` a `cnn` trained on
+/// the training images.
+fn audit_embed_config(a: &AuditArgs) -> Result<EmbedConfig> {
+    let train_only = a.embedder_epochs.is_some() || a.embedder_batch.is_some();
+    anyhow::ensure!(
+        a.train_embedder || !train_only,
+        "--embedder-epochs and --embedder-batch only apply with --train-embedder"
+    );
+    match (&a.embedder, a.train_embedder) {
+        (EmbedderArg::Cnn(None), true) => {
+            anyhow::ensure!(
+                a.arch.is_none(),
+                "--arch only applies to --embedder safetensors:PATH"
+            );
+            let mut t = CnnTrainConfig::new(None);
+            t.epochs = a.embedder_epochs.map(|e| e as usize);
+            t.batch = a.embedder_batch.map_or(t.batch, |b| b as usize);
+            t.seed = a.seed;
+            Ok(EmbedConfig {
+                kind: EmbedderKind::CnnTrain(t),
+                ..EmbedConfig::default()
+            })
+        }
+        (_, true) => anyhow::bail!("--train-embedder goes with `--embedder cnn`"),
+        (e, false) => embed_config(e, a.arch),
+    }
+}
+
 /// Converts flags into a validated [`AuditConfig`].
 pub fn audit_config(
     train: PathBuf,
@@ -560,8 +657,10 @@ pub fn audit_config(
         );
     }
     let mut cfg = AuditConfig::new(train, synthetic, holdout);
+    let embed = audit_embed_config(a)?;
+    let kind = &embed.kind;
     cfg.io = IoConfig {
-        size: a.size,
+        size: a.size.unwrap_or(kind.default_size()),
         channels: a.channels,
         on_bad_input: if a.skip_bad {
             BadInputPolicy::Skip
@@ -575,9 +674,7 @@ pub fn audit_config(
         a.channels == 1 || a.channels == 3,
         "--channels must be 1 or 3"
     );
-    cfg.embed = EmbedConfig {
-        kind: embedder_kind(a)?,
-    };
+    cfg.embed = embed;
     cfg.index = IndexConfig {
         kind: match a.index {
             IndexArg::Exact => IndexKind::Exact,
@@ -614,30 +711,6 @@ pub fn audit_config(
             .map(|dir| memscan::cache::CacheConfig { dir })
     };
     Ok(cfg)
-}
-
-fn embedder_kind(a: &AuditArgs) -> Result<EmbedderKind> {
-    let train_only = a.embedder_epochs.is_some() || a.embedder_batch.is_some();
-    anyhow::ensure!(
-        a.train_embedder || !train_only,
-        "--embedder-epochs and --embedder-batch only apply with --train-embedder"
-    );
-    Ok(match (&a.embedder, a.train_embedder) {
-        (EmbedderArg::Pixel, false) => EmbedderKind::Pixel,
-        (EmbedderArg::Cnn(Some(dir)), false) => EmbedderKind::Cnn { dir: dir.clone() },
-        (EmbedderArg::Cnn(None), true) => {
-            let mut t = CnnTrainConfig::new(None);
-            t.epochs = a.embedder_epochs.map(|e| e as usize);
-            t.batch = a.embedder_batch.map_or(t.batch, |b| b as usize);
-            t.seed = a.seed;
-            EmbedderKind::CnnTrain(t)
-        }
-        (EmbedderArg::Cnn(None), false) => anyhow::bail!(
-            "`--embedder cnn` needs a model: add --train-embedder to train one on --train, or \
-             pass --embedder cnn:DIR (from `memscan train-embedder --out DIR`)"
-        ),
-        (_, true) => anyhow::bail!("--train-embedder goes with `--embedder cnn`"),
-    })
 }
 
 /// Runs an audit, writes its outputs and returns the exit code (1 if a budget was exceeded).
@@ -708,7 +781,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let opts = memscan::bench::BenchOptions {
                 seed: args.seed,
                 keep_data: args.keep_data.then(|| out.join("data")),
-                cnn_cache: args.cache_dir.map(|d| d.join("cnn-models")),
+                cache: args.cache_dir,
             };
             let report = memscan::bench::run(&suite, &opts, &BarReporter::new(args.quiet))?;
             report.write(&out)?;

@@ -20,6 +20,23 @@ pub enum EmbedderKind {
     /// A `cnn` trained on the training set first (`--train-embedder`), cached by the
     /// training set's content hash and the training settings.
     CnnTrain(CnnTrainConfig),
+    /// EfficientNet-Lite0 ImageNet features (weights: [`EmbedConfig::weights`], default
+    /// [`default_weights`]).
+    EfficientnetLite0,
+    /// A standard backbone ([`EmbedConfig::arch`]) from the safetensors file
+    /// [`EmbedConfig::weights`].
+    Safetensors,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EmbedConfig {
+    pub kind: EmbedderKind,
+    /// Weights file of a pretrained embedder (`None`: the embedder's default location).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
+    /// Architecture of a `safetensors` embedder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<memscan_embed::Arch>,
 }
 
 impl EmbedderKind {
@@ -28,13 +45,41 @@ impl EmbedderKind {
         match self {
             EmbedderKind::Pixel => "pixel",
             EmbedderKind::Cnn { .. } | EmbedderKind::CnnTrain(_) => "cnn",
+            EmbedderKind::EfficientnetLite0 => "efficientnet-lite0",
+            EmbedderKind::Safetensors => "safetensors",
+        }
+    }
+
+    /// Side length images are loaded at when the user does not say: the pretrained networks'
+    /// 224, 64 for pixels and the cnn (whose saved model must match it).
+    pub fn default_size(&self) -> u32 {
+        match self {
+            EmbedderKind::Pixel | EmbedderKind::Cnn { .. } | EmbedderKind::CnnTrain(_) => 64,
+            EmbedderKind::EfficientnetLite0 | EmbedderKind::Safetensors => 224,
         }
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct EmbedConfig {
-    pub kind: EmbedderKind,
+/// Where `cargo xtask weights fetch efficientnet-lite0` writes the weights, relative to the
+/// memscan repository.
+pub const EFFICIENTNET_LITE0_WEIGHTS: &str =
+    "datasets/cache/weights/efficientnet-lite0.safetensors";
+
+/// The default efficientnet-lite0 weights file: [`EFFICIENTNET_LITE0_WEIGHTS`] under the
+/// current directory if it is there, else under the repository memscan was built from.
+pub fn default_weights() -> PathBuf {
+    let here = PathBuf::from(EFFICIENTNET_LITE0_WEIGHTS);
+    if here.is_file() {
+        return here;
+    }
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(EFFICIENTNET_LITE0_WEIGHTS);
+    if built.is_file() {
+        built
+    } else {
+        here
+    }
 }
 
 /// How `--embedder cnn --train-embedder` trains its model.

@@ -21,7 +21,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let data = args.out.join("data");
     // A 1,000-image holdout so that fpr = 0.001 is resolvable.
     let spec = DemoSpec {
-        size: args.audit.size,
+        size: args.audit.size.unwrap_or(64),
         seed: args.audit.seed,
         n_holdout: 1000,
         ..DemoSpec::default()

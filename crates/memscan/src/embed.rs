@@ -5,43 +5,17 @@
 //! time, and each batch's rows are appended to the output before the next batch is decoded, so
 //! memory is bounded by one batch of decoded images (plus the id list), not by the set.
 
-use crate::cli::{EmbedArgs, EmbedderArg};
+use crate::cli::{embed_config, EmbedArgs};
 use crate::progress::BarReporter;
 use anyhow::{Context, Result};
 use memscan::features::NpyRowWriter;
-use memscan_embed::{embed_all, CnnEmbedder, Embedder, PixelEmbedder};
+use memscan_embed::embed_all;
 use memscan_io::{ImageStream, Reporter};
 use std::process::ExitCode;
 
 pub fn run(args: &EmbedArgs) -> Result<ExitCode> {
     let io = args.io_config()?;
-    let embedder: Box<dyn Embedder> = match &args.embedder {
-        EmbedderArg::Pixel => Box::new(PixelEmbedder::new(
-            usize::from(args.channels),
-            args.size as usize,
-        )?),
-        EmbedderArg::Cnn(Some(dir)) => {
-            let e = CnnEmbedder::load(dir)
-                .with_context(|| format!("loading the cnn model {}", dir.display()))?;
-            let m = e.config();
-            anyhow::ensure!(
-                m.size == args.size as usize && m.in_channels == usize::from(args.channels),
-                "the cnn model in {} expects {}-channel {}×{} images; run with --size {} \
-                 --channels {}",
-                dir.display(),
-                m.in_channels,
-                m.size,
-                m.size,
-                m.size,
-                m.in_channels
-            );
-            Box::new(e)
-        }
-        EmbedderArg::Cnn(None) => anyhow::bail!(
-            "`memscan embed --embedder cnn` needs a model: --embedder cnn:DIR (from `memscan \
-             train-embedder --out DIR`)"
-        ),
-    };
+    let embedder = memscan::make_embedder(&embed_config(&args.embedder, args.arch)?, &io)?;
     let reporter = BarReporter::new(args.quiet);
     let mut stream = ImageStream::open(&args.images, &io)
         .with_context(|| format!("reading images from {}", args.images.display()))?;

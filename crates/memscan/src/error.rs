@@ -18,6 +18,8 @@ pub enum Error {
     /// The input sets cannot be compared.
     #[error("{0}")]
     Inputs(String),
+    #[error("loading the embedder")]
+    LoadEmbedder(#[source] memscan_embed::Error),
     #[error("embedding {role} images")]
     Embed {
         role: &'static str,

@@ -23,11 +23,11 @@ mod groups;
 mod leakage;
 mod privacy;
 
-pub use audit::Audit;
+pub use audit::{make_embedder, Audit};
 pub use budget::{Budget, Comparison};
 pub use config::{
-    AuditConfig, CnnTrainConfig, EmbedConfig, EmbedderKind, FeaturesConfig, IndexConfig, IndexKind,
-    MetricsConfig,
+    default_weights, AuditConfig, CnnTrainConfig, EmbedConfig, EmbedderKind, FeaturesConfig,
+    IndexConfig, IndexKind, MetricsConfig, EFFICIENTNET_LITE0_WEIGHTS,
 };
 pub use error::Error;
 pub use gallery::{DIFF_GAIN, GALLERY_SIZE, THUMBNAIL_MAX};
