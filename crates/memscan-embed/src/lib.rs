@@ -15,6 +15,7 @@
 //! rows, so each embedder scales its output such that this distance is the one its
 //! literature uses (the pixel embedder: Gu et al.'s `‖x − y‖₂ / sqrt(C·H·W)`).
 
+pub mod canon;
 pub mod cnn;
 mod error;
 pub mod im2col;
