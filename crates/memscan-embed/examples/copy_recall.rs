@@ -10,8 +10,8 @@
 //!
 //! Keys: `epochs`, `batch`, `tau`, `lr`, `pool` (mean|flatten|gem), `proj` (projection-head
 //! width, 0 = none), `smooth` (binomial input filter passes), `aug` (augmentation strength
-//! scale), `anchor` (probability that the first view is the image itself), `seed`, `widths`
-//! (16,32,64), `canon` (off|moments|windowed: input canonicalization).
+//! scale), `anchor` (probability that the first view is the image itself), `crop_p` (probability
+//! of the crop-resize augmentation), `seed`, `widths` (16,32,64), `canon` (off|moments|windowed: input canonicalization).
 //!
 //! `embedder=pixel` trains nothing and measures the pixel embedder instead, on the images
 //! canonicalized by `canon` (default off): what canonicalization alone does in pixel space.
@@ -144,6 +144,9 @@ fn main() {
     }
     if let Some(a) = get("aug") {
         cfg.aug = a.parse().unwrap();
+    }
+    if let Some(p) = get("crop_p") {
+        cfg.crop_p = p.parse().unwrap();
     }
     let dir = std::env::temp_dir().join(format!("memscan-copy-recall-{}", std::process::id()));
     let t0 = Instant::now();

@@ -53,10 +53,25 @@ pub struct TrainConfig {
     /// as the training image a copy is compared with.
     #[serde(default)]
     pub anchor: f64,
+    /// Probability of the crop-resize augmentation ([`augment_with`]); configs without the
+    /// field load as [`CROP_P`], which is not serialized, so their cache keys are unchanged.
+    #[serde(default = "crop_p", skip_serializing_if = "is_crop_p")]
+    pub crop_p: f64,
 }
+
+/// The crop-resize probability of [`augment`].
+pub const CROP_P: f64 = 0.6;
 
 fn one() -> f32 {
     1.0
+}
+
+fn crop_p() -> f64 {
+    CROP_P
+}
+
+fn is_crop_p(p: &f64) -> bool {
+    *p == CROP_P
 }
 
 impl TrainConfig {
@@ -72,6 +87,7 @@ impl TrainConfig {
             temperature: 0.1,
             aug: 1.0,
             anchor: 0.0,
+            crop_p: CROP_P,
         }
     }
 }
@@ -104,10 +120,21 @@ pub fn augment<R: Rng + ?Sized>(img: &Image, rng: &mut R) -> Vec<f32> {
 
 /// [`augment`] with every maximum severity multiplied by `scale` (capped at 1).
 pub fn augment_scaled<R: Rng + ?Sized>(img: &Image, scale: f32, rng: &mut R) -> Vec<f32> {
+    augment_with(img, scale, CROP_P, rng)
+}
+
+/// [`augment_scaled`] with crop-resize applied with probability `crop_p` instead of
+/// [`CROP_P`].
+pub fn augment_with<R: Rng + ?Sized>(
+    img: &Image,
+    scale: f32,
+    crop_p: f64,
+    rng: &mut R,
+) -> Vec<f32> {
     let (c, n) = (img.channels, img.height);
     debug_assert_eq!(img.height, img.width);
     let plan = [
-        (CopyTransform::CropResize, 0.6, 1.0),
+        (CopyTransform::CropResize, crop_p, 1.0),
         (CopyTransform::Rotate, 0.6, 1.0),
         (CopyTransform::Shift, 0.6, 1.0),
         (CopyTransform::Elastic, 0.15, 0.5),
@@ -307,7 +334,7 @@ pub fn train(
                     {
                         images[i].pixels.clone()
                     } else {
-                        augment_scaled(&images[i], cfg.aug, &mut rng)
+                        augment_with(&images[i], cfg.aug, cfg.crop_p, &mut rng)
                     };
                     // Canonicalized after augmenting, as every image the network sees.
                     match cfg.model.canon {
@@ -573,6 +600,14 @@ mod tests {
         let back: TrainConfig = serde_json::from_value(json).unwrap();
         assert_eq!(back, off);
         assert!(names.iter().all(|n| !n.ends_with(".partial")));
+        // Likewise `crop_p`: the default is not serialized and loads back as the default;
+        // any other value is part of the key.
+        let json = serde_json::to_value(&cfg).unwrap();
+        assert!(json.get("crop_p").is_none());
+        assert_eq!(serde_json::from_value::<TrainConfig>(json).unwrap(), cfg);
+        let mut crop = cfg.clone();
+        crop.crop_p = 0.9;
+        assert_ne!(cache_key("set-a", &crop), cache_key("set-a", &cfg));
     }
 
     #[test]
