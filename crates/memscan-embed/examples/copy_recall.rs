@@ -9,13 +9,18 @@
 //! ```
 //!
 //! Keys: `epochs`, `batch`, `tau`, `lr`, `pool` (mean|flatten|gem), `proj` (projection-head
-//! width, 0 = none), `smooth` (binomial input filter passes), `aug` (augmentation strength scale), `anchor` (probability that the first view is
-//! the image itself), `seed`, `widths` (16,32,64).
+//! width, 0 = none), `smooth` (binomial input filter passes), `aug` (augmentation strength
+//! scale), `anchor` (probability that the first view is the image itself), `crop_p` (probability
+//! of the crop-resize augmentation), `seed`, `widths` (16,32,64), `canon` (off|moments|windowed: input canonicalization).
+//!
+//! `embedder=pixel` trains nothing and measures the pixel embedder instead, on the images
+//! canonicalized by `canon` (default off): what canonicalization alone does in pixel space.
 
 use memscan_datasets::{build, CopyTransform, DatasetSpec};
+use memscan_embed::canon::{canonicalized, Canon};
 use memscan_embed::cnn::{Config, Pool};
 use memscan_embed::train::{train, TrainConfig};
-use memscan_embed::{embed_all, CnnEmbedder};
+use memscan_embed::{embed_all, CnnEmbedder, PixelEmbedder};
 use memscan_io::{Image, NoReporter};
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -77,8 +82,6 @@ fn main() {
     let ds = build(&spec, std::path::Path::new("datasets/cache")).expect("build");
     let n = ds.size as usize;
     let train_imgs = images(&ds.train, n, "t");
-    let hold_imgs = images(&ds.holdout, n, "h");
-    let novel_imgs = images(&ds.novel, n, "n");
 
     let mut model = Config::small(1, n);
     if let Some(p) = get("pool") {
@@ -97,6 +100,27 @@ fn main() {
     }
     if let Some(p) = get("proj") {
         model.proj = p.parse().unwrap();
+    }
+    if let Some(c) = get("canon") {
+        model.canon = parse_canon(c);
+    }
+    if get("embedder") == Some("pixel") {
+        let canon = get("canon").map_or(Canon::Off, parse_canon);
+        let prep = |set: &[Vec<f32>]| -> Vec<Vec<f32>> {
+            match canon {
+                Canon::Off => set.to_vec(),
+                _ => set
+                    .iter()
+                    .map(|p| canonicalized(canon, p, 1, n, n))
+                    .collect(),
+            }
+        };
+        let pe = PixelEmbedder::new(1, n).expect("pixel");
+        let e = |set: &[Vec<f32>]| {
+            embed_all(&pe, &images(&prep(set), n, "p"), "", &NoReporter).expect("embed")
+        };
+        report(&ds, &format!("pixel {kv:?}"), &e);
+        return;
     }
     let mut cfg = TrainConfig::new(model);
     cfg.epochs = get("epochs").map_or_else(
@@ -121,14 +145,44 @@ fn main() {
     if let Some(a) = get("aug") {
         cfg.aug = a.parse().unwrap();
     }
+    if let Some(p) = get("crop_p") {
+        cfg.crop_p = p.parse().unwrap();
+    }
     let dir = std::env::temp_dir().join(format!("memscan-copy-recall-{}", std::process::id()));
     let t0 = Instant::now();
     let st = train(&train_imgs, &cfg, &dir, false, &NoReporter).expect("train");
     let secs = t0.elapsed().as_secs_f64();
     let emb = CnnEmbedder::load(&dir).expect("load");
     let _ = std::fs::remove_dir_all(&dir);
-    let e = |set: &[Image]| embed_all(&emb, set, "", &NoReporter).expect("embed");
-    let (et, eh, en) = (e(&train_imgs), e(&hold_imgs), e(&novel_imgs));
+    let e =
+        |set: &[Vec<f32>]| embed_all(&emb, &images(set, n, "i"), "", &NoReporter).expect("embed");
+    let label = format!(
+        "{} {:?}: epochs {} batch {} tau {} canon {:?} trained {:.0} s (last loss {:.3})",
+        ds.name,
+        kv,
+        cfg.epochs,
+        cfg.batch,
+        cfg.temperature,
+        emb.config().canon,
+        secs,
+        st.history.last().map_or(f64::NAN, |h| h.loss),
+    );
+    report(&ds, &label, &e);
+}
+
+fn parse_canon(c: &str) -> Canon {
+    match c {
+        "off" => Canon::Off,
+        "moments" => Canon::Moments,
+        "windowed" => Canon::Windowed,
+        _ => panic!("canon"),
+    }
+}
+
+/// Calibrates the threshold on the holdout set and prints the novel rate and, per copy
+/// transform, the recall; `e` embeds a set of planar gray images.
+fn report(ds: &memscan_datasets::Dataset, label: &str, e: &dyn Fn(&[Vec<f32>]) -> Array2<f32>) {
+    let (et, eh, en) = (e(&ds.train), e(&ds.holdout), e(&ds.novel));
     let hd: Vec<f64> = nearest(&eh, &et).into_iter().map(|x| x.0).collect();
     let mut sorted = hd.clone();
     sorted.sort_by(f64::total_cmp);
@@ -136,14 +190,7 @@ fn main() {
     let nd: Vec<f64> = nearest(&en, &et).into_iter().map(|x| x.0).collect();
     let novel_rate = nd.iter().filter(|&&d| d < thr).count() as f64 / nd.len() as f64;
     println!(
-        "{} {:?}: epochs {} batch {} tau {} trained {:.0} s (last loss {:.3}); holdout d1 p1 {:.3} p50 {:.3}; thr {:.3}; novel@0.01 {:.3}",
-        ds.name,
-        kv,
-        cfg.epochs,
-        cfg.batch,
-        cfg.temperature,
-        secs,
-        st.history.last().map_or(f64::NAN, |h| h.loss),
+        "{label}; holdout d1 p1 {:.3} p50 {:.3}; thr {:.3}; novel@0.01 {:.3}",
         pct(&hd, 0.01),
         pct(&hd, 0.5),
         thr,
@@ -170,7 +217,7 @@ fn main() {
                 t.apply(img, ds.size, 0.5, &mut rng)
             })
             .collect();
-        let ec = e(&images(&copies, n, "c"));
+        let ec = e(&copies);
         let nn = nearest(&ec, &et);
         let d1: Vec<f64> = nn.iter().map(|x| x.0).collect();
         let recall = d1.iter().filter(|&&d| d < thr).count() as f64 / d1.len() as f64;

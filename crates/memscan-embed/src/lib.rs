@@ -20,6 +20,7 @@
 //! literature uses (the pixel embedder: Gu et al.'s `‖x − y‖₂ / sqrt(C·H·W)`).
 
 mod backbone;
+pub mod canon;
 pub mod cnn;
 mod efficientnet;
 mod error;

@@ -2,7 +2,8 @@
 //!
 //! Each step takes a batch of `B` training images, makes two augmented views of each with
 //! copy-detection augmentations ([`augment`]: the transforms under which a copy must still
-//! match), embeds the `2B` views, passes them through the training-only projection head
+//! match), canonicalizes each view as the model's [`crate::cnn::Config::canon`] says (after
+//! augmenting, as inference does with every image), embeds the `2B` views, passes them through the training-only projection head
 //! ([`crate::cnn::Config::proj`]), L2-normalizes them and minimizes the NT-Xent loss at
 //! temperature `τ`: every view must pick its partner among the other `2B − 1` views.
 //! Optimizer: AdamW. All randomness (initialization, shuffling, augmentations) comes from
@@ -13,6 +14,7 @@
 //! together with `train_state.json` (epochs done, per-epoch loss and speed). With
 //! `resume`, training continues after the last finished epoch (the AdamW moments restart).
 
+use crate::canon::{canonicalized, Canon};
 use crate::cnn::{self, candle_err, Cnn, Config, CONFIG_FILE, WEIGHTS_FILE};
 use crate::Error;
 use candle_core::{DType, Device, Module, Tensor, D};
@@ -51,10 +53,25 @@ pub struct TrainConfig {
     /// as the training image a copy is compared with.
     #[serde(default)]
     pub anchor: f64,
+    /// Probability of the crop-resize augmentation ([`augment_with`]); configs without the
+    /// field load as [`CROP_P`], which is not serialized, so their cache keys are unchanged.
+    #[serde(default = "crop_p", skip_serializing_if = "is_crop_p")]
+    pub crop_p: f64,
 }
+
+/// The crop-resize probability of [`augment`].
+pub const CROP_P: f64 = 0.6;
 
 fn one() -> f32 {
     1.0
+}
+
+fn crop_p() -> f64 {
+    CROP_P
+}
+
+fn is_crop_p(p: &f64) -> bool {
+    *p == CROP_P
 }
 
 impl TrainConfig {
@@ -70,6 +87,7 @@ impl TrainConfig {
             temperature: 0.1,
             aug: 1.0,
             anchor: 0.0,
+            crop_p: CROP_P,
         }
     }
 }
@@ -102,10 +120,21 @@ pub fn augment<R: Rng + ?Sized>(img: &Image, rng: &mut R) -> Vec<f32> {
 
 /// [`augment`] with every maximum severity multiplied by `scale` (capped at 1).
 pub fn augment_scaled<R: Rng + ?Sized>(img: &Image, scale: f32, rng: &mut R) -> Vec<f32> {
+    augment_with(img, scale, CROP_P, rng)
+}
+
+/// [`augment_scaled`] with crop-resize applied with probability `crop_p` instead of
+/// [`CROP_P`].
+pub fn augment_with<R: Rng + ?Sized>(
+    img: &Image,
+    scale: f32,
+    crop_p: f64,
+    rng: &mut R,
+) -> Vec<f32> {
     let (c, n) = (img.channels, img.height);
     debug_assert_eq!(img.height, img.width);
     let plan = [
-        (CopyTransform::CropResize, 0.6, 1.0),
+        (CopyTransform::CropResize, crop_p, 1.0),
         (CopyTransform::Rotate, 0.6, 1.0),
         (CopyTransform::Shift, 0.6, 1.0),
         (CopyTransform::Elastic, 0.15, 0.5),
@@ -301,10 +330,16 @@ pub fn train(
                         cfg.seed,
                         &[2, epoch as u64, step as u64, v as u64],
                     ));
-                    if v < batch && cfg.anchor > 0.0 && rng.random::<f64>() < cfg.anchor {
+                    let view = if v < batch && cfg.anchor > 0.0 && rng.random::<f64>() < cfg.anchor
+                    {
                         images[i].pixels.clone()
                     } else {
-                        augment_scaled(&images[i], cfg.aug, &mut rng)
+                        augment_with(&images[i], cfg.aug, cfg.crop_p, &mut rng)
+                    };
+                    // Canonicalized after augmenting, as every image the network sees.
+                    match cfg.model.canon {
+                        Canon::Off => view,
+                        canon => canonicalized(canon, &view, c, shape.height, shape.width),
                     }
                 })
                 .collect();
@@ -547,13 +582,32 @@ mod tests {
         let other = train_cached(&imgs, "set-b", &cfg, cache.path(), &NoReporter).unwrap();
         assert!(other.trained);
         assert_ne!(other.dir, a.dir);
+        // Another input canonicalization is another model: never reused silently.
+        let mut off = cfg.clone();
+        off.model.canon = Canon::Off;
+        assert_ne!(cfg.model.canon, off.model.canon);
+        assert_ne!(cache_key("set-a", &off), cache_key("set-a", &cfg));
         // Only finished models remain: no `.partial` folder is left behind.
         let names: Vec<String> = std::fs::read_dir(cache.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+        // A config saved before `canon` existed (no such field) means `off`, and an `off`
+        // config serializes without it, so such models keep their cache key.
+        let json = serde_json::to_value(&off).unwrap();
+        assert!(json["model"].get("canon").is_none());
+        let back: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, off);
         assert!(names.iter().all(|n| !n.ends_with(".partial")));
+        // Likewise `crop_p`: the default is not serialized and loads back as the default;
+        // any other value is part of the key.
+        let json = serde_json::to_value(&cfg).unwrap();
+        assert!(json.get("crop_p").is_none());
+        assert_eq!(serde_json::from_value::<TrainConfig>(json).unwrap(), cfg);
+        let mut crop = cfg.clone();
+        crop.crop_p = 0.9;
+        assert_ne!(cache_key("set-a", &crop), cache_key("set-a", &cfg));
     }
 
     #[test]
