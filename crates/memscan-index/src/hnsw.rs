@@ -73,7 +73,11 @@ use crate::{ExactIndex, Exclude, Index, IndexInfo, IndexParameters, Neighbours};
 /// training index with three sets of about N queries (synthetic, holdout, train itself), so
 /// exact costs `3·c·N²` and HNSW `build + self-check + 3 searches ∝ N log N`; fitting both at
 /// 100k puts the break-even at ≈ 680 000 for the sequential build and ≈ 365 000 for the
-/// parallel one ([`AUTO_THRESHOLD_PARALLEL`]).
+/// parallel one ([`AUTO_THRESHOLD_PARALLEL`]). Measured again at N = 200 000 (parallel build):
+/// exact 80 s per query set (128 GFLOP/s); HNSW graph 77–92 s, self-check 40–46 s and one
+/// search 55 s (ef 64) or 69 s (ef 128): 240 s exact against 300–340 s HNSW for the three
+/// query sets, so exact still wins at 200k, and the same fit puts the break-even near 300 000
+/// (parallel). The thresholds stay on the exact side of the fits: exact search never misses.
 pub const AUTO_THRESHOLD: usize = 700_000;
 
 /// [`AUTO_THRESHOLD`] for the parallel graph build (`HnswConfig::deterministic == false`).
@@ -86,6 +90,26 @@ pub fn auto_threshold(deterministic: bool) -> usize {
         AUTO_THRESHOLD
     } else {
         AUTO_THRESHOLD_PARALLEL
+    }
+}
+
+/// Training-set size from which [`default_ef_search`] doubles `ef_search` to 128.
+pub const LARGE_EF_FROM: usize = 150_000;
+
+/// The `ef_search` memscan uses when the user does not choose one: 64 below
+/// [`LARGE_EF_FROM`] training vectors, 128 from there.
+///
+/// Measured on the reference machine (`memscan-perf run DIR N EF parallel`, clustered 128-d
+/// vectors with 1 % planted near-copies, `reports/reference/perf.md`): at N = 100 000,
+/// ef 64 gives recall@1 0.9999 and finds 1000 of 1000 planted near-copies; at N = 200 000,
+/// ef 64 gives recall@1 0.9957 and misses one of 2000 planted near-copies (exact search finds
+/// all 2000), ef 128 gives 0.9997 and finds all 2000, for a search 1.25× as long (69 s vs
+/// 55 s for 200 000 queries).
+pub fn default_ef_search(n_train: usize) -> usize {
+    if n_train >= LARGE_EF_FROM {
+        128
+    } else {
+        64
     }
 }
 
@@ -813,6 +837,13 @@ mod tests {
         check(&hnsw);
         assert!(hnsw.set_ef_search(0).is_err());
         assert_eq!(hnsw.config().ef_search, 64);
+    }
+
+    #[test]
+    fn default_ef_search_doubles_for_large_sets() {
+        assert_eq!(default_ef_search(0), 64);
+        assert_eq!(default_ef_search(LARGE_EF_FROM - 1), 64);
+        assert_eq!(default_ef_search(LARGE_EF_FROM), 128);
     }
 
     #[test]

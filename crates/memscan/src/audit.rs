@@ -494,7 +494,11 @@ impl Audit {
             source,
         };
         let train_index: Box<dyn Index> = if use_hnsw {
-            let h = &cfg.index.hnsw;
+            let mut h = cfg.index.hnsw;
+            if cfg.index.ef_search_by_size {
+                h.ef_search = memscan_index::default_ef_search(n_train);
+            }
+            let h = &h;
             let cached = cfg.cache.as_ref().map(|c| {
                 let params = format!(
                     "m={} ef_construction={} deterministic={}",

@@ -140,6 +140,14 @@ pub enum ArchArg {
     Dinov2S,
 }
 
+/// Input canonicalization of the `cnn` (see `memscan_embed::canon`).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CanonArg {
+    Off,
+    Moments,
+    Windowed,
+}
+
 /// Nearest-neighbour search methods.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum IndexArg {
@@ -191,9 +199,10 @@ pub struct AuditArgs {
     /// HNSW: candidate list width while building.
     #[arg(long = "ef-construction", default_value_t = 100)]
     pub ef_construction: usize,
-    /// HNSW: candidate list width while searching.
-    #[arg(long = "ef-search", default_value_t = 64)]
-    pub ef_search: usize,
+    /// HNSW: candidate list width while searching (default: 64 below 150,000 training
+    /// images, 128 from there, where 64 was measured to miss planted near-copies).
+    #[arg(long = "ef-search")]
+    pub ef_search: Option<usize>,
     /// HNSW: build with parallel insertion (faster, but the graph then depends on thread
     /// timing; the default sequential build is reproducible).
     #[arg(long = "hnsw-parallel")]
@@ -447,6 +456,11 @@ pub struct TrainEmbedderArgs {
     /// Continue after the last finished epoch saved in --out.
     #[arg(long)]
     pub resume: bool,
+    /// Canonicalization of every input before the network: `windowed` (default: centroid
+    /// centred, radius of gyration to a quarter of the side, for objects on a dark background
+    /// such as scans), `moments` (the same without the window) or `off` (natural photos).
+    #[arg(long, value_enum, default_value_t = CanonArg::Windowed)]
+    pub canon: CanonArg,
     /// Skip unreadable input files instead of failing.
     #[arg(long)]
     pub skip_bad: bool,
@@ -477,6 +491,11 @@ pub fn train_embedder(a: &TrainEmbedderArgs) -> Result<ExitCode> {
         .with_context(|| format!("loading training images {}", a.images.display()))?;
     let mut cfg =
         train::TrainConfig::new(cnn::Config::small(usize::from(a.channels), a.size as usize));
+    cfg.model.canon = match a.canon {
+        CanonArg::Off => memscan_embed::canon::Canon::Off,
+        CanonArg::Moments => memscan_embed::canon::Canon::Moments,
+        CanonArg::Windowed => memscan_embed::canon::Canon::Windowed,
+    };
     cfg.seed = a.seed;
     cfg.epochs = a
         .epochs
@@ -684,10 +703,11 @@ pub fn audit_config(
         hnsw: memscan_index::HnswConfig {
             m: a.hnsw_m,
             ef_construction: a.ef_construction,
-            ef_search: a.ef_search,
+            ef_search: a.ef_search.unwrap_or(64),
             deterministic: !a.hnsw_parallel,
             ..Default::default()
         },
+        ef_search_by_size: a.ef_search.is_none(),
         verify_recall: a.verify_recall,
     };
     cfg.index

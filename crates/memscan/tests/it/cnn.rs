@@ -82,6 +82,10 @@ fn train_embedder_then_scan_with_the_model() {
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["size"], 16);
+    assert_eq!(
+        cfg["canon"], "windowed",
+        "the default canonicalization is recorded"
+    );
 
     let out = dir.path().join("out");
     let mut args = scan_args(dir.path(), &out);
@@ -108,6 +112,35 @@ fn train_embedder_then_scan_with_the_model() {
     let o = run(&args);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--size 16"), "{}", stderr(&o));
+
+    // --canon off (natural photos) is recorded in the model's config, and the model still scans.
+    let plain = dir.path().join("model-off");
+    let o = memscan(
+        &[
+            "train-embedder",
+            "--images",
+            dir.path().join("train.npy").to_str().unwrap(),
+            "--out",
+            plain.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--batch",
+            "8",
+            "--size",
+            "16",
+            "--canon",
+            "off",
+            "-q",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(plain.join("config.json")).unwrap()).unwrap();
+    assert!(cfg.get("canon").is_none_or(|c| c == "off"), "{cfg}");
+    let mut args = scan_args(dir.path(), &dir.path().join("out3"));
+    args.extend(["--embedder".into(), format!("cnn:{}", plain.display())]);
+    assert!(run(&args).status.success());
 }
 
 #[test]
