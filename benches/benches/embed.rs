@@ -10,29 +10,13 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use memscan_datasets::{render, PatientParams, PhantomKind};
 use memscan_embed::cnn::{self, Config, CONFIG_FILE, WEIGHTS_FILE};
+use memscan_embed::sample::phantom_images;
 use memscan_embed::train::{train, TrainConfig};
 use memscan_embed::{CnnEmbedder, Embedder, PixelEmbedder};
 use memscan_io::{Image, NoReporter};
 
 const BATCH: usize = 64;
-
-fn phantoms(n: usize, size: u32) -> Vec<Image> {
-    (0..n)
-        .map(|i| {
-            let p = PatientParams::sample(PhantomKind::ALL[i % 3], i as u64);
-            Image {
-                id: i.to_string(),
-                hash: String::new(),
-                channels: 1,
-                height: size as usize,
-                width: size as usize,
-                pixels: render(&p, 0.5, size, i as u64),
-            }
-        })
-        .collect()
-}
 
 /// A `cnn` model directory with seeded random weights (speed does not depend on training):
 /// a zero-epoch training run initializes and saves the model.
@@ -44,7 +28,7 @@ fn cnn_dir(size: usize) -> tempfile::TempDir {
         ..TrainConfig::new(Config::small(1, size))
     };
     train(
-        &phantoms(2, size as u32),
+        &phantom_images(2, size),
         &tc,
         dir.path(),
         false,
@@ -66,7 +50,7 @@ fn embed(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
     group.throughput(Throughput::Elements(BATCH as u64));
     for size in [56usize, 64] {
-        let imgs = phantoms(BATCH, size as u32);
+        let imgs = phantom_images(BATCH, size);
         let refs: Vec<&Image> = imgs.iter().collect();
         let pixel = PixelEmbedder::new(1, size).expect("pixel");
         group.bench_function(BenchmarkId::new("pixel", size), |b| {
@@ -87,7 +71,7 @@ fn embed(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(BATCH as u64));
     for size in [56usize, 64] {
-        let imgs = phantoms(BATCH, size as u32);
+        let imgs = phantom_images(BATCH, size);
         for conv in [
             cnn::ConvImpl::Im2col,
             cnn::ConvImpl::Unfold,

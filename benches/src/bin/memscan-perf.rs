@@ -3,10 +3,14 @@
 //! - `memscan-perf gen DIR N M SEED`: writes `DIR/train_N.npy` (`N × 128` clustered, normalized
 //!   `f32`), `DIR/synthetic_N.npy` (`M × 128`, same clusters, with `M / 100` planted near-copies
 //!   of training rows) and `DIR/planted_N.npy` (`P × 2` `i64`: synthetic row, train row).
-//! - `memscan-perf run DIR N EF[,EF...] [deterministic|parallel [EFC]]`: times memscan's exact
-//!   search and HNSW (build with sequential insertion — the default — or hnsw_rs parallel
-//!   insertion, `ef_construction = EFC` (default 100), then a sweep over `ef_search`) with `k = 1` of the synthetic rows against the training rows,
-//!   and measures recall@1 against the exact result and how many planted copies were found.
+//! - `memscan-perf run DIR N EF[,EF...] [deterministic|parallel [EFC [M]]]`: times memscan's
+//!   exact search and HNSW (build with sequential insertion — the default — or hnsw_rs parallel
+//!   insertion, `ef_construction = EFC` (default 100), `m = M` links (default 16), then a sweep
+//!   over `ef_search`) with `k = 1` of the synthetic rows against the training rows, and
+//!   measures recall@1 against the exact result and how many planted copies were found. The
+//!   exact answer is saved as `DIR/truth_N.npy` (`M × 2` `f64`: index, distance) and its timing
+//!   as `DIR/truth_N.json`; a later run reads both instead of searching again, so a parameter
+//!   sweep at large `N` pays for the exact search once.
 //! - `memscan-perf gen-audit DIR N SEED`: the inputs of a `memscan scan --features` audit at
 //!   scale: `DIR/train.npy`, `DIR/synthetic.npy` (1 % planted near-copies of training rows),
 //!   `DIR/holdout.npy` (fresh rows of the same clusters), all `N × 128`, and
@@ -44,7 +48,7 @@ fn main() -> Res<()> {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     match a.as_slice() {
         ["gen", dir, n, m, seed] => gen(Path::new(dir), n.parse()?, m.parse()?, seed.parse()?),
-        ["run", dir, n, efs, rest @ ..] if rest.len() <= 2 => {
+        ["run", dir, n, efs, rest @ ..] if rest.len() <= 3 => {
             let efs: Vec<usize> = efs.split(',').map(str::parse).collect::<Result<_, _>>()?;
             let deterministic = match rest.first() {
                 None | Some(&"deterministic") => true,
@@ -59,6 +63,10 @@ fn main() -> Res<()> {
                     Some(e) => e.parse()?,
                     None => HnswConfig::default().ef_construction,
                 },
+                m: match rest.get(2) {
+                    Some(m) => m.parse()?,
+                    None => HnswConfig::default().m,
+                },
                 ..HnswConfig::default()
             };
             run(Path::new(dir), n.parse()?, &efs, cfg)
@@ -69,7 +77,7 @@ fn main() -> Res<()> {
         ["gemm-peak", size] => gemm_peak(size.parse()?),
         _ => Err(
             "usage: memscan-perf gen DIR N M SEED | gen-audit DIR N SEED | \
-             run DIR N EF[,EF..] [deterministic|parallel [EF_CONSTRUCTION]] | \
+             run DIR N EF[,EF..] [deterministic|parallel [EF_CONSTRUCTION [M]]] | \
              hnsw-dist DIR N EF | gemm-peak [SIZE]"
                 .into(),
         ),
@@ -140,13 +148,9 @@ fn run(dir: &Path, n: usize, efs: &[usize], cfg: HnswConfig) -> Res<()> {
     let planted: Array2<i64> = read_npy(path(dir, "planted", n))?;
     let m = syn.nrows();
 
-    let t = Instant::now();
     let exact = ExactIndex::new(train.view())?;
-    let exact_build = secs(t);
-    let t = Instant::now();
-    let truth = exact.search(syn.view(), 1, Exclude::None)?;
-    let exact_search = secs(t);
-    let flop = 2.0 * n as f64 * m as f64 * DIM as f64;
+    let (truth, exact_json) = exact_truth(dir, n, &exact, &syn)?;
+    drop(exact);
 
     let t = Instant::now();
     let mut hnsw = HnswIndex::build(train.view(), &cfg)?;
@@ -168,15 +172,20 @@ fn run(dir: &Path, n: usize, efs: &[usize], cfg: HnswConfig) -> Res<()> {
         let t = Instant::now();
         let nn = hnsw.search(syn.view(), 1, Exclude::None)?;
         let search = secs(t);
-        let hits = (0..m)
-            .filter(|&i| nn.nearest(i).1 <= truth.nearest(i).1)
-            .count();
+        let hits = (0..m).filter(|&i| nn.nearest(i).1 <= truth[i].1).count();
         let found = planted
             .rows()
             .into_iter()
             .filter(|p| nn.nearest(p[0] as usize).0 as i64 == p[1])
             .count();
-        let r10 = verify_recall(&hnsw, &exact, syn.view(), 2000, 10, 0)?;
+        let r10 = verify_recall(
+            &hnsw,
+            &ExactIndex::new(train.view())?,
+            syn.view(),
+            2000,
+            10,
+            0,
+        )?;
         sweep.push(json!({
             "ef_search": ef, "self_check_s": recheck, "search_s": search,
             "qps": m as f64 / search, "recall_at_1": hits as f64 / m as f64,
@@ -190,13 +199,49 @@ fn run(dir: &Path, n: usize, efs: &[usize], cfg: HnswConfig) -> Res<()> {
         "{}",
         serde_json::to_string_pretty(&json!({
             "n": n, "m": m, "d": DIM, "threads": threads,
-            "exact": {"build_s": exact_build, "search_s": exact_search,
-                      "gflops": flop / exact_search / 1e9, "total_s": exact_build + exact_search},
+            "exact": exact_json,
             "hnsw": {"config": cfg, "build_s": build, "self_check_s": self_check,
                      "graph_s": build - self_check, "sweep": sweep},
         }))?
     );
     Ok(())
+}
+
+/// The exact nearest training row `(index, distance)` of every synthetic row and the JSON of
+/// its timing: from `DIR/truth_N.{npy,json}` when a previous run saved them for the same
+/// number of queries, else searched now (and saved).
+fn exact_truth(
+    dir: &Path,
+    n: usize,
+    exact: &ExactIndex,
+    syn: &Array2<f32>,
+) -> Res<(Vec<(u32, f64)>, serde_json::Value)> {
+    let (npy, meta) = (path(dir, "truth", n), dir.join(format!("truth_{n}.json")));
+    if npy.exists() && meta.exists() {
+        let t: Array2<f64> = read_npy(&npy)?;
+        if t.dim() == (syn.nrows(), 2) {
+            let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta)?)?;
+            json["cached"] = json!(true);
+            let truth = t.rows().into_iter().map(|r| (r[0] as u32, r[1])).collect();
+            return Ok((truth, json));
+        }
+    }
+    let t = Instant::now();
+    let nn = exact.search(syn.view(), 1, Exclude::None)?;
+    let search = secs(t);
+    let flop = 2.0 * n as f64 * syn.nrows() as f64 * DIM as f64;
+    let truth: Vec<(u32, f64)> = (0..syn.nrows()).map(|i| nn.nearest(i)).collect();
+    let arr = Array2::from_shape_fn((truth.len(), 2), |(i, j)| {
+        if j == 0 {
+            f64::from(truth[i].0)
+        } else {
+            truth[i].1
+        }
+    });
+    write_npy(&npy, &arr)?;
+    let json = json!({"search_s": search, "gflops": flop / search / 1e9, "total_s": search});
+    std::fs::write(&meta, serde_json::to_vec_pretty(&json)?)?;
+    Ok((truth, json))
 }
 
 /// Builds an hnsw_rs graph with `dist` and searches every query; returns JSON with times and

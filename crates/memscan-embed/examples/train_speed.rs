@@ -8,10 +8,10 @@
 //!
 //! Trains one epoch on seeded phantom slices and prints images/s (augmentation included).
 
-use memscan_datasets::{render, PatientParams, PhantomKind};
 use memscan_embed::cnn::{Config, ConvImpl};
+use memscan_embed::sample::phantom_images;
 use memscan_embed::train::{train, TrainConfig};
-use memscan_io::{Image, NoReporter};
+use memscan_io::NoReporter;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,19 +30,7 @@ fn main() {
     let n: usize = arg(3, "256").parse().expect("IMAGES");
     let batch: usize = arg(4, "64").parse().expect("BATCH");
     let stem: usize = arg(5, "2").parse().expect("STEM");
-    let images: Vec<Image> = (0..n)
-        .map(|i| {
-            let p = PatientParams::sample(PhantomKind::ALL[i % 3], i as u64);
-            Image {
-                id: i.to_string(),
-                hash: String::new(),
-                channels: 1,
-                height: size,
-                width: size,
-                pixels: render(&p, 0.5, size as u32, i as u64),
-            }
-        })
-        .collect();
+    let images = phantom_images(n, size);
     let cfg = TrainConfig {
         epochs: 1,
         batch,

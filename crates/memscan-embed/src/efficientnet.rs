@@ -515,16 +515,7 @@ mod tests {
                 .clamp(0f32, 6f32)
                 .unwrap();
             assert_eq!(got.dims(), want.dims(), "k{k} s{s} h{h}");
-            let diff = (got - want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = crate::test_util::max_abs_diff(&got, &want);
             assert!(diff < 1e-5, "k{k} s{s} h{h}: {diff}");
         }
     }

@@ -175,20 +175,8 @@ impl CustomOp1 for Col2im3 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::max_abs_diff;
     use candle_core::{Device, Var};
-
-    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// Weights `(9C, Cout)` in `(ky, kx, c)` row order → candle's `(Cout, C, 3, 3)`.
     fn to_oihw(wm: &Tensor, c: usize, cout: usize) -> Tensor {

@@ -26,6 +26,7 @@ mod efficientnet;
 mod error;
 pub mod im2col;
 mod pixel;
+pub mod sample;
 pub mod train;
 
 pub use backbone::{to_rgb_planes, Arch, Backbone};
@@ -131,4 +132,24 @@ pub fn l2_normalize(mut row: ArrayViewMut1<f32>) {
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Helpers shared by the unit tests of this crate.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use candle_core::Tensor;
+
+    /// `max |a − b|` over all elements (same shapes).
+    pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
 }

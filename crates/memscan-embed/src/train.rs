@@ -457,24 +457,10 @@ fn save(varmap: &VarMap, state: &TrainState, out: &Path) -> Result<(), Error> {
 mod tests {
     use super::*;
     use crate::{embed_all, CnnEmbedder};
-    use memscan_datasets::{render, PatientParams, PhantomKind};
     use memscan_io::NoReporter;
 
-    fn phantoms(n: usize, size: u32) -> Vec<Image> {
-        (0..n)
-            .map(|i| {
-                let kind = PhantomKind::ALL[i % 3];
-                let p = PatientParams::sample(kind, i as u64);
-                Image {
-                    id: format!("{i}"),
-                    hash: String::new(),
-                    channels: 1,
-                    height: size as usize,
-                    width: size as usize,
-                    pixels: render(&p, 0.5, size, i as u64),
-                }
-            })
-            .collect()
+    fn phantoms(n: usize, size: usize) -> Vec<Image> {
+        crate::sample::phantom_images(n, size)
     }
 
     fn tiny(seed: u64, epochs: usize) -> TrainConfig {

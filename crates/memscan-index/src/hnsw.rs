@@ -64,24 +64,34 @@ use crate::exact::{check_search_args, squared_distance, squared_norms};
 use crate::{ExactIndex, Exclude, Index, IndexInfo, IndexParameters, Neighbours};
 
 /// Training-set size from which `--index auto` picks HNSW over exact search, for the default
-/// deterministic (sequential) graph build.
-///
-/// Measured on the 2-core reference machine (`reports/reference/perf.md`, 128-d, 2 threads,
-/// clustered vectors, `ef_search = 64`): at N = 100 000 exact search of N queries took 21.8 s;
-/// the HNSW graph 67.5 s with parallel insertion (about 3.5× that sequentially, from the 50k
-/// run), its self-check 38.5 s and each search of N queries 36.1 s. An audit searches the
-/// training index with three sets of about N queries (synthetic, holdout, train itself), so
-/// exact costs `3·c·N²` and HNSW `build + self-check + 3 searches ∝ N log N`; fitting both at
-/// 100k puts the break-even at ≈ 680 000 for the sequential build and ≈ 365 000 for the
-/// parallel one ([`AUTO_THRESHOLD_PARALLEL`]). Measured again at N = 200 000 (parallel build):
-/// exact 80 s per query set (128 GFLOP/s); HNSW graph 77–92 s, self-check 40–46 s and one
-/// search 55 s (ef 64) or 69 s (ef 128): 240 s exact against 300–340 s HNSW for the three
-/// query sets, so exact still wins at 200k, and the same fit puts the break-even near 300 000
-/// (parallel). The thresholds stay on the exact side of the fits: exact search never misses.
-pub const AUTO_THRESHOLD: usize = 700_000;
+/// deterministic (sequential) graph build: [`AUTO_THRESHOLD_PARALLEL`]'s measurement with the
+/// sequential graph's cost (about 3.5× the parallel graph's, measured at 50k) fitted as
+/// `N log N` puts the break-even near 670 000; the threshold sits above it, on the exact
+/// side, because exact search never misses. Not measured at this size.
+pub const AUTO_THRESHOLD: usize = 800_000;
 
-/// [`AUTO_THRESHOLD`] for the parallel graph build (`HnswConfig::deterministic == false`).
-pub const AUTO_THRESHOLD_PARALLEL: usize = 400_000;
+/// [`AUTO_THRESHOLD`] for the parallel graph build (`HnswConfig::deterministic == false`):
+/// the smallest measured size at which HNSW, with the defaults that find every planted
+/// near-copy ([`default_m`], [`default_ef_search`]), beats exact search for an audit.
+///
+/// Measured on the 2-core reference machine (`memscan-perf run DIR N EF parallel 100 M`,
+/// clustered 128-d vectors with 1 % planted near-copies, 2 threads; `reports/reference/perf.md`).
+/// An audit searches the training index with three sets of about N queries (synthetic,
+/// holdout, train itself), so it costs exact `3 × search` and HNSW `graph + self-check +
+/// 3 × search`:
+///
+/// | N | m, ef | exact | HNSW | recall@1 | planted found |
+/// |---:|---|---:|---:|---:|---:|
+/// | 200 000 | 16, 128 | 240 s | 346 s | 0.9997 | 2000 / 2000 |
+/// | 400 000 | 16, 128 | 906 s | 799 s | 0.9860 | 3997 / 4000 |
+/// | 400 000 | 24, 128 | 845 s | 945 s | 0.9988 | 4000 / 4000 |
+/// | 600 000 | 24, 128 | 2042 s | 1315 s | 0.9942 | 1999 / 2000 |
+/// | 600 000 | 24, 192 | 2042 s | 1704 s | 0.9979 | 2000 / 2000 |
+///
+/// (600k: 200 000 queries timed, scaled to N per set.) HNSW is faster at 400k only with
+/// settings that miss planted near-copies; at 600k it is 1.2× faster with settings that find
+/// them all. The `N²` / `N log N` fit between 400k and 600k crosses near 500 000.
+pub const AUTO_THRESHOLD_PARALLEL: usize = 600_000;
 
 /// Training-set size from which HNSW is expected to be faster than exact search for an audit,
 /// for a deterministic (sequential) or parallel graph build ([`AUTO_THRESHOLD`]).
@@ -96,20 +106,48 @@ pub fn auto_threshold(deterministic: bool) -> usize {
 /// Training-set size from which [`default_ef_search`] doubles `ef_search` to 128.
 pub const LARGE_EF_FROM: usize = 150_000;
 
+/// Training-set size from which [`default_ef_search`] raises `ef_search` to 192.
+pub const LARGER_EF_FROM: usize = 500_000;
+
 /// The `ef_search` memscan uses when the user does not choose one: 64 below
-/// [`LARGE_EF_FROM`] training vectors, 128 from there.
+/// [`LARGE_EF_FROM`] training vectors, 128 below [`LARGER_EF_FROM`], 192 from there.
 ///
-/// Measured on the reference machine (`memscan-perf run DIR N EF parallel`, clustered 128-d
-/// vectors with 1 % planted near-copies, `reports/reference/perf.md`): at N = 100 000,
+/// Measured on the reference machine (`memscan-perf run DIR N EF parallel [100 M]`, clustered
+/// 128-d vectors with 1 % planted near-copies, `reports/reference/perf.md`): at N = 100 000,
 /// ef 64 gives recall@1 0.9999 and finds 1000 of 1000 planted near-copies; at N = 200 000,
 /// ef 64 gives recall@1 0.9957 and misses one of 2000 planted near-copies (exact search finds
 /// all 2000), ef 128 gives 0.9997 and finds all 2000, for a search 1.25× as long (69 s vs
-/// 55 s for 200 000 queries).
+/// 55 s for 200 000 queries); at N = 400 000 (m = 24) ef 128 finds all 4000; at N = 600 000
+/// (m = 24) ef 128 gives 0.9942 and misses one of 2000, ef 192 gives 0.9979 and finds all
+/// 2000, for a search 1.4× as long.
 pub fn default_ef_search(n_train: usize) -> usize {
-    if n_train >= LARGE_EF_FROM {
+    if n_train >= LARGER_EF_FROM {
+        192
+    } else if n_train >= LARGE_EF_FROM {
         128
     } else {
         64
+    }
+}
+
+/// Training-set size from which [`default_m`] raises `m` from 16 to 24.
+pub const LARGE_M_FROM: usize = 250_000;
+
+/// The `m` (links per node) memscan uses when the user does not choose one: 16 below
+/// [`LARGE_M_FROM`] training vectors, 24 from there.
+///
+/// Measured on the reference machine (`memscan-perf run DIR N 128 parallel 100 M`, the
+/// clustered 128-d vectors of `reports/reference/perf.md`, `ef_search` 128): at N = 200 000,
+/// m = 16 gives recall@1 0.9997, a side list of 233 points and finds 2000 of 2000 planted
+/// near-copies; at N = 400 000, m = 16 gives recall@1 0.986, a side list of 5 922 points and
+/// misses 3 of 4000 planted near-copies, while m = 24 gives 0.9988, 543 points and 4000 of
+/// 4000, for a graph 1.3× and a search 1.2× as long. The switch sits between the two measured
+/// sizes, nearer the one where 16 was still good.
+pub fn default_m(n_train: usize) -> usize {
+    if n_train >= LARGE_M_FROM {
+        24
+    } else {
+        16
     }
 }
 
@@ -840,10 +878,25 @@ mod tests {
     }
 
     #[test]
+    fn default_m_grows_for_large_sets() {
+        assert_eq!(default_m(0), HnswConfig::default().m);
+        assert_eq!(default_m(LARGE_M_FROM - 1), 16);
+        assert_eq!(default_m(LARGE_M_FROM), 24);
+        assert!(HnswConfig {
+            m: default_m(usize::MAX),
+            ..HnswConfig::default()
+        }
+        .validate()
+        .is_ok());
+    }
+
+    #[test]
     fn default_ef_search_doubles_for_large_sets() {
         assert_eq!(default_ef_search(0), 64);
         assert_eq!(default_ef_search(LARGE_EF_FROM - 1), 64);
         assert_eq!(default_ef_search(LARGE_EF_FROM), 128);
+        assert_eq!(default_ef_search(LARGER_EF_FROM - 1), 128);
+        assert_eq!(default_ef_search(LARGER_EF_FROM), 192);
     }
 
     #[test]

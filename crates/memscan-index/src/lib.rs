@@ -63,7 +63,9 @@ use serde::Serialize;
 pub use error::{Error, Role, SourceError};
 pub use exact::{ExactConfig, ExactIndex};
 pub use graph_distance::{squared_l2, SqL2};
-pub use hnsw::{auto_threshold, default_ef_search, HnswConfig, HnswIndex, HnswParameters};
+pub use hnsw::{
+    auto_threshold, default_ef_search, default_m, HnswConfig, HnswIndex, HnswParameters,
+};
 pub use neighbours::Neighbours;
 pub use recall::{verify_recall, Recall};
 

@@ -498,6 +498,9 @@ impl Audit {
             if cfg.index.ef_search_by_size {
                 h.ef_search = memscan_index::default_ef_search(n_train);
             }
+            if cfg.index.m_by_size {
+                h.m = memscan_index::default_m(n_train);
+            }
             let h = &h;
             let cached = cfg.cache.as_ref().map(|c| {
                 let params = format!(

@@ -132,6 +132,9 @@ pub struct IndexConfig {
     /// `hnsw.ef_search` was not chosen by the user: the audit replaces it with
     /// [`memscan_index::default_ef_search`] of the training-set size.
     pub ef_search_by_size: bool,
+    /// `hnsw.m` was not chosen by the user: the audit replaces it with
+    /// [`memscan_index::default_m`] of the training-set size.
+    pub m_by_size: bool,
     /// Queries on which HNSW answers are checked against exact search (0 = none).
     pub verify_recall: usize,
 }

@@ -193,6 +193,13 @@ fn hnsw_index_finds_the_same_copies_as_exact_search() {
     assert_eq!(s["index"]["kind"], "hnsw", "{}", s["index"]);
     assert_eq!(s["index"]["requested"], "hnsw");
     assert!(s["index"]["recall"]["at_1"].as_f64().unwrap() >= 0.99);
+    // The size-dependent defaults for a small training set, as used.
+    let p = &s["index"]["parameters"];
+    assert_eq!(
+        (p["m"].as_u64(), p["ef_search"].as_u64()),
+        (Some(16), Some(64)),
+        "{p}"
+    );
     // Exact re-ranking: the same neighbours and distances, hence the same flags.
     let a = csv_rows(&exact.join("synthetic.csv"));
     let b = csv_rows(&hnsw.join("synthetic.csv"));
