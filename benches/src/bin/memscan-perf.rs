@@ -150,7 +150,6 @@ fn run(dir: &Path, n: usize, efs: &[usize], cfg: HnswConfig) -> Res<()> {
 
     let exact = ExactIndex::new(train.view())?;
     let (truth, exact_json) = exact_truth(dir, n, &exact, &syn)?;
-    drop(exact);
 
     let t = Instant::now();
     let mut hnsw = HnswIndex::build(train.view(), &cfg)?;
@@ -178,14 +177,7 @@ fn run(dir: &Path, n: usize, efs: &[usize], cfg: HnswConfig) -> Res<()> {
             .into_iter()
             .filter(|p| nn.nearest(p[0] as usize).0 as i64 == p[1])
             .count();
-        let r10 = verify_recall(
-            &hnsw,
-            &ExactIndex::new(train.view())?,
-            syn.view(),
-            2000,
-            10,
-            0,
-        )?;
+        let r10 = verify_recall(&hnsw, &exact, syn.view(), 2000, 10, 0)?;
         sweep.push(json!({
             "ef_search": ef, "self_check_s": recheck, "search_s": search,
             "qps": m as f64 / search, "recall_at_1": hits as f64 / m as f64,
