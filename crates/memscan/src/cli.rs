@@ -201,7 +201,8 @@ pub struct AuditArgs {
     #[arg(long = "ef-construction", default_value_t = 100)]
     pub ef_construction: usize,
     /// HNSW: candidate list width while searching (default: 64 below 150,000 training
-    /// images, 128 from there, where 64 was measured to miss planted near-copies).
+    /// images, 128 below 500,000, 192 from there; each step where the smaller width was
+    /// measured to miss planted near-copies).
     #[arg(long = "ef-search")]
     pub ef_search: Option<usize>,
     /// HNSW: build with parallel insertion (faster, but the graph then depends on thread
