@@ -11,7 +11,8 @@
 //! Keys: `epochs`, `batch`, `tau`, `lr`, `pool` (mean|flatten|gem), `proj` (projection-head
 //! width, 0 = none), `smooth` (binomial input filter passes), `aug` (augmentation strength
 //! scale), `anchor` (probability that the first view is the image itself), `crop_p` (probability
-//! of the crop-resize augmentation), `seed`, `widths` (16,32,64), `canon` (off|moments|windowed: input canonicalization).
+//! of the crop-resize augmentation), `koleo` (weight of the KoLeo spreading term), `seed`,
+//! `widths` (16,32,64), `canon` (off|moments|windowed: input canonicalization).
 //!
 //! `embedder=pixel` trains nothing and measures the pixel embedder instead, on the images
 //! canonicalized by `canon` (default off): what canonicalization alone does in pixel space.
@@ -147,6 +148,9 @@ fn main() {
     }
     if let Some(p) = get("crop_p") {
         cfg.crop_p = p.parse().unwrap();
+    }
+    if let Some(k) = get("koleo") {
+        cfg.koleo = k.parse().unwrap();
     }
     let dir = std::env::temp_dir().join(format!("memscan-copy-recall-{}", std::process::id()));
     let t0 = Instant::now();

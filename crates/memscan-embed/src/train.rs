@@ -57,6 +57,12 @@ pub struct TrainConfig {
     /// field load as [`CROP_P`], which is not serialized, so their cache keys are unchanged.
     #[serde(default = "crop_p", skip_serializing_if = "is_crop_p")]
     pub crop_p: f64,
+    /// Weight of the KoLeo entropy regularizer ([`koleo`]) on the L2-normalized descriptors
+    /// (not the projections): it spreads images that are not copies of each other apart,
+    /// as SSCD does (Pizzi et al. 2022). Configs without the field load as 0, which is not
+    /// serialized, so their cache keys are unchanged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub koleo: f64,
 }
 
 /// The crop-resize probability of [`augment`].
@@ -74,6 +80,10 @@ fn is_crop_p(p: &f64) -> bool {
     *p == CROP_P
 }
 
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
 impl TrainConfig {
     /// Defaults for `model`: 10 epochs, batch 64, lr 2e-3, weight decay 1e-4, τ = 0.1.
     pub fn new(model: Config) -> Self {
@@ -88,6 +98,7 @@ impl TrainConfig {
             aug: 1.0,
             anchor: 0.0,
             crop_p: CROP_P,
+            koleo: 0.0,
         }
     }
 }
@@ -177,6 +188,35 @@ pub fn nt_xent(z: &Tensor, temperature: f64) -> candle_core::Result<Tensor> {
     candle_nn::loss::cross_entropy(&sim, &targets)
 }
 
+/// The KoLeo entropy regularizer (Sablayrolles et al. 2019, "Spreading vectors for
+/// similarity search"; used by SSCD for copy detection) of `2B` L2-normalized rows where rows
+/// `i` and `i + B` are positives: `−mean_i ln ρ_i`, with `ρ_i` the L2 distance from row `i` to
+/// its nearest row other than itself and its positive (computed as `sqrt(ρ² + 1e-8)`, so
+/// that identical rows keep a finite gradient). Minimizing it pushes each
+/// descriptor away from its nearest non-matching neighbour, which spreads the distances
+/// between different images that a copy threshold is calibrated on.
+pub fn koleo(z: &Tensor) -> candle_core::Result<Tensor> {
+    let (n2, _) = z.dims2()?;
+    let b = n2 / 2;
+    let sim = z.matmul(&z.t()?)?;
+    // Self and positive pairs get a similarity below any cosine, so `max` skips them.
+    let excluded: Vec<f32> = (0..n2 * n2)
+        .map(|k| {
+            let (i, j) = (k / n2, k % n2);
+            if i == j || j == (i + b) % n2 {
+                4.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let excluded = Tensor::from_vec(excluded, (n2, n2), z.device())?;
+    let nearest = (sim - excluded)?.max(D::Minus1)?;
+    // |a − b|² = 2 − 2 a·b for unit vectors; clamped at 0 against rounding.
+    let rho = (((nearest * -2.0)? + 2.0)?.maximum(0.0)? + 1e-8)?.sqrt()?;
+    rho.log()?.mean_all()?.neg()
+}
+
 /// Row-wise L2 normalization inside the autograd graph (the training loss needs its
 /// gradient; inference uses [`crate::l2_normalize`]).
 pub fn normalize_rows(z: &Tensor) -> candle_core::Result<Tensor> {
@@ -197,12 +237,21 @@ pub fn cosine_lr(lr: f64, t: usize, total: usize) -> f64 {
     lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
 }
 
-/// The default number of epochs for `n` training images: about 32,000 image presentations
-/// (two views each), at least 3 and at most 100 epochs. Measured on the CT phantoms
-/// (`examples/copy_recall.rs`): doubling from 16,000 raised the recall at α = 0.01 of
-/// rotated copies from 0.66 to 0.88 and of gamma-changed ones from 0.43 to 0.83.
+/// Image presentations (two views each) of the default schedule ([`default_epochs`]).
+pub const DEFAULT_PRESENTATIONS: usize = 96_000;
+
+/// The default number of epochs for `n` training images: about [`DEFAULT_PRESENTATIONS`]
+/// image presentations, at least 3 and at most 400 epochs. Training time grows with the
+/// presentations, hardly with the image size (the stem scales with it), so this is a time
+/// budget: about 2.2 ms per presentation on 2 cores, 3.5 minutes, which keeps
+/// `scan --embedder cnn --train-embedder` on 2,000 images of 56×56 inside 5 minutes end to
+/// end. Measured on the CT phantoms
+/// (`examples/copy_recall.rs`, 300 training images; reports/reference/embedders-cnn.md):
+/// more presentations raise the recall at α = 0.01 of every resampled copy — crop-resized
+/// copies 0.51–0.54 at 30,000, 0.75–0.78 at 90,000 and 0.87 at 180,000; batch size,
+/// learning rate and temperature were not levers.
 pub fn default_epochs(n: usize) -> usize {
-    32_000usize.div_ceil(n.max(1)).clamp(3, 100)
+    DEFAULT_PRESENTATIONS.div_ceil(n.max(1)).clamp(3, 400)
 }
 
 fn seed_for(seed: u64, parts: &[u64]) -> u64 {
@@ -349,12 +398,16 @@ pub fn train(
             }
             let x = Tensor::from_vec(data, (2 * batch, shape.height, shape.width, c), &device)
                 .map_err(candle_err)?;
-            let z = model
-                .forward(&x)
-                .and_then(|d| model.project(&d))
-                .and_then(|p| normalize_rows(&p))
-                .map_err(candle_err)?;
-            let loss = nt_xent(&z, cfg.temperature).map_err(candle_err)?;
+            let loss = (|| {
+                let desc = model.forward(&x)?;
+                let z = normalize_rows(&model.project(&desc)?)?;
+                let loss = nt_xent(&z, cfg.temperature)?;
+                if cfg.koleo == 0.0 {
+                    return Ok(loss);
+                }
+                loss + (koleo(&normalize_rows(&desc)?)? * cfg.koleo)?
+            })()
+            .map_err(candle_err)?;
             opt.set_learning_rate(cosine_lr(cfg.lr, epoch * steps + step, cfg.epochs * steps));
             opt.backward_step(&loss).map_err(candle_err)?;
             loss_sum += f64::from(loss.to_scalar::<f32>().map_err(candle_err)?);
@@ -457,6 +510,7 @@ fn save(varmap: &VarMap, state: &TrainState, out: &Path) -> Result<(), Error> {
 mod tests {
     use super::*;
     use crate::{embed_all, CnnEmbedder};
+    use candle_core::Var;
     use memscan_io::NoReporter;
 
     fn phantoms(n: usize, size: usize) -> Vec<Image> {
@@ -597,15 +651,78 @@ mod tests {
     }
 
     #[test]
+    fn koleo_is_minus_mean_log_distance_to_the_nearest_non_positive_row() {
+        // B = 2: rows 0/2 and 1/3 are positives. Unit vectors at 0°, 90°, 10° and 180°.
+        let deg = [0.0f32, 90.0, 10.0, 180.0];
+        let rows: Vec<f32> = deg
+            .iter()
+            .flat_map(|d| [d.to_radians().cos(), d.to_radians().sin()])
+            .collect();
+        let z = Tensor::from_vec(rows, (4, 2), &Device::Cpu).unwrap();
+        let got = f64::from(koleo(&z).unwrap().to_scalar::<f32>().unwrap());
+        // Chord length between unit vectors θ apart: 2 sin(θ / 2). Nearest non-positive
+        // rows: 0 → 1 (90°; 2 is its positive), 1 → 2 (80°), 2 → 1 (80°), 3 → 2 (170°;
+        // 1 is its positive, 0 is 180° away).
+        let chord = |t: f64| 2.0 * (t.to_radians() / 2.0).sin();
+        let want = -[90.0, 80.0, 80.0, 170.0]
+            .iter()
+            .map(|&t| chord(t).ln())
+            .sum::<f64>()
+            / 4.0;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+
+        // Identical non-positive rows: finite loss and gradient (ρ floored at 1e-4).
+        let same =
+            Var::from_tensor(&Tensor::new(&[[1f32, 0.0]; 4], &Device::Cpu).unwrap()).unwrap();
+        let loss = koleo(&normalize_rows(same.as_tensor()).unwrap()).unwrap();
+        let grads = loss.backward().unwrap();
+        let g = grads.get(same.as_tensor()).unwrap().flatten_all().unwrap();
+        assert!(g.to_vec1::<f32>().unwrap().iter().all(|x| x.is_finite()));
+        assert!(loss.to_scalar::<f32>().unwrap().is_finite());
+    }
+
+    #[test]
+    fn koleo_spreads_the_descriptors_of_different_images() {
+        let imgs = phantoms(48, 16);
+        let spread = |k: f64| {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = TrainConfig {
+                koleo: k,
+                ..tiny(4, 12)
+            };
+            train(&imgs, &cfg, dir.path(), false, &NoReporter).unwrap();
+            let e = CnnEmbedder::load(dir.path()).unwrap();
+            let z = embed_all(&e, &imgs, "", &NoReporter).unwrap();
+            // Mean distance from each image to its nearest other training image.
+            let n = z.nrows();
+            (0..n)
+                .map(|i| {
+                    (0..n)
+                        .filter(|&j| j != i)
+                        .map(|j| {
+                            let d = &z.row(i) - &z.row(j);
+                            f64::from(d.dot(&d)).sqrt()
+                        })
+                        .fold(f64::INFINITY, f64::min)
+                })
+                .sum::<f64>()
+                / n as f64
+        };
+        let (off, on) = (spread(0.0), spread(1.0));
+        assert!(on > off * 1.2, "nearest-neighbour distance {off} → {on}");
+    }
+
+    #[test]
     fn learning_rate_warms_up_then_decays() {
         let lr: Vec<f64> = (0..100).map(|t| cosine_lr(1.0, t, 100)).collect();
         assert!(lr[0] < lr[4]);
         assert!((lr[5] - 1.0).abs() < 1e-9);
         assert!(lr.windows(2).skip(5).all(|w| w[1] <= w[0]));
         assert!((lr[99] - 0.05).abs() < 0.01);
-        assert_eq!(default_epochs(2000), 16);
-        assert_eq!(default_epochs(300), 100);
-        assert_eq!(default_epochs(10), 100);
+        assert_eq!(default_epochs(2000), 48);
+        assert_eq!(default_epochs(300), 320);
+        assert_eq!(default_epochs(10), 400);
+        assert_eq!(default_epochs(100_000), 3);
     }
 
     #[test]
