@@ -59,8 +59,10 @@ pub struct TrainConfig {
     pub crop_p: f64,
     /// Weight of the KoLeo entropy regularizer ([`koleo`]) on the L2-normalized descriptors
     /// (not the projections): it spreads images that are not copies of each other apart,
-    /// as SSCD does (Pizzi et al. 2022). Configs without the field load as 0, which is not
-    /// serialized, so their cache keys are unchanged.
+    /// as SSCD does (Pizzi et al. 2022). Off by default: on the CT phantoms it spread the
+    /// copies as much as the non-copies and did not raise copy recall
+    /// (reports/reference/embedders-cnn.md, Follow-up 3). Configs without the field load as
+    /// 0, which is not serialized, so their cache keys are unchanged.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub koleo: f64,
 }
@@ -640,14 +642,18 @@ mod tests {
         let back: TrainConfig = serde_json::from_value(json).unwrap();
         assert_eq!(back, off);
         assert!(names.iter().all(|n| !n.ends_with(".partial")));
-        // Likewise `crop_p`: the default is not serialized and loads back as the default;
-        // any other value is part of the key.
+        // Likewise `crop_p` and `koleo`: the defaults are not serialized and load back as
+        // the defaults; any other value is part of the key.
         let json = serde_json::to_value(&cfg).unwrap();
         assert!(json.get("crop_p").is_none());
+        assert!(json.get("koleo").is_none());
         assert_eq!(serde_json::from_value::<TrainConfig>(json).unwrap(), cfg);
         let mut crop = cfg.clone();
         crop.crop_p = 0.9;
         assert_ne!(cache_key("set-a", &crop), cache_key("set-a", &cfg));
+        let mut spread = cfg.clone();
+        spread.koleo = 1.0;
+        assert_ne!(cache_key("set-a", &spread), cache_key("set-a", &cfg));
     }
 
     #[test]
