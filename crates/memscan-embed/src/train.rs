@@ -245,9 +245,9 @@ pub const DEFAULT_PRESENTATIONS: usize = 96_000;
 /// The default number of epochs for `n` training images: about [`DEFAULT_PRESENTATIONS`]
 /// image presentations, at least 3 and at most 400 epochs. Training time grows with the
 /// presentations, hardly with the image size (the stem scales with it), so this is a time
-/// budget: about 2.2 ms per presentation on 2 cores, 3.5 minutes, which keeps
-/// `scan --embedder cnn --train-embedder` on 2,000 images of 56×56 inside 5 minutes end to
-/// end. Measured on the CT phantoms
+/// budget: 2.0–2.5 ms per presentation on 2 cores, 3–4 minutes (measured: 240 s at 56×56),
+/// which keeps `scan --embedder cnn --train-embedder` on 2,000 images of 56×56 inside 5
+/// minutes end to end (4 min 1 s). Measured on the CT phantoms
 /// (`examples/copy_recall.rs`, 300 training images; reports/reference/embedders-cnn.md):
 /// more presentations raise the recall at α = 0.01 of every resampled copy — crop-resized
 /// copies 0.51–0.54 at 30,000, 0.75–0.78 at 90,000 and 0.87 at 180,000; batch size,
