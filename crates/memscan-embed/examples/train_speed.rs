@@ -13,6 +13,10 @@ use memscan_embed::sample::phantom_images;
 use memscan_embed::train::{train, TrainConfig};
 use memscan_io::NoReporter;
 
+/// The allocator of the `memscan` binary, so that the speed measured is the CLI's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: &str| args.get(i).cloned().unwrap_or_else(|| d.to_string());

@@ -27,8 +27,9 @@
 //!
 //! # Convolutions
 //!
-//! A 3×3 convolution is computed as im2col + matmul ([`ConvImpl::Im2col`], the default: the
-//! custom op of [`crate::im2col`]), as im2col from `pad`/`narrow`/`cat` + matmul
+//! A 3×3 convolution is computed as im2col + matmul ([`ConvImpl::Im2col`], the default: one
+//! fused custom op of [`crate::im2col`], ReLU included, with its own backward), as im2col
+//! from `pad`/`narrow`/`cat` + matmul
 //! ([`ConvImpl::Unfold`]), or by candle's `conv2d` ([`ConvImpl::Candle`]), whose backward is
 //! the slow part of training on CPU (DESIGN.md, stack notes). All give the same result for
 //! the same weights (tested). Weights are stored as `(9·C_in, C_out)` matrices with rows in
@@ -40,7 +41,7 @@
 //! `stem.*`, `stages.{i}.down.*`, `stages.{i}.blocks.{j}.conv{1,2}.*`, `head.*`, `proj.{0,1}.*`).
 
 use crate::canon::{canonicalize_with, Canon};
-use crate::im2col::im2col3;
+use crate::im2col::{conv3x3, linear};
 use crate::{error::Shape, Embedder, EmbedderInfo, Error};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
@@ -62,8 +63,9 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConvImpl {
-    /// im2col as one custom candle op ([`im2col3`], gradient by the matching col2im) +
-    /// matmul: autograd only sees the matmul and one copy each way. The fastest.
+    /// im2col + matmul + bias (and the ReLU before the convolution) as one custom candle op
+    /// ([`conv3x3`]) whose backward is two matmuls and a col2im: autograd never holds the
+    /// column matrix or its gradient. The fastest.
     #[default]
     Im2col,
     /// im2col from candle's `pad`/`narrow`/`cat` + matmul (each `narrow`'s backward
@@ -246,7 +248,7 @@ impl Dense {
 
     /// `x`: `(rows, in)` → `(rows, out)`.
     fn apply2(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight)?.broadcast_add(&self.bias)
+        linear(x, &self.weight, &self.bias)
     }
 }
 
@@ -301,16 +303,18 @@ struct Conv3 {
 }
 
 impl Conv3 {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// The convolution of `x`, or of `relu(x)` when `relu` is set (fused into the copy of
+    /// [`ConvImpl::Im2col`]).
+    fn forward(&self, x: &Tensor, relu: bool) -> candle_core::Result<Tensor> {
         let (b, h, w, c) = x.dims4()?;
         let cout = self.dense.out;
+        let relu_of = |x: &Tensor| if relu { x.relu() } else { Ok(x.clone()) };
         match self.imp {
-            ConvImpl::Im2col => {
-                let cols = im2col3(x)?;
-                self.dense.apply2(&cols)?.reshape((b, h, w, cout))
-            }
+            ConvImpl::Im2col => conv3x3(x, &self.dense.weight, &self.dense.bias, relu),
             ConvImpl::Unfold => {
-                let xp = x.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?;
+                let xp = relu_of(x)?
+                    .pad_with_zeros(1, 1, 1)?
+                    .pad_with_zeros(2, 1, 1)?;
                 let mut cols = Vec::with_capacity(9);
                 for ky in 0..3 {
                     let row = xp.narrow(1, ky, h)?;
@@ -328,7 +332,7 @@ impl Conv3 {
                     .reshape((3, 3, self.cin, cout))?
                     .permute((3, 2, 0, 1))?
                     .contiguous()?;
-                let y = x
+                let y = relu_of(x)?
                     .permute((0, 3, 1, 2))?
                     .contiguous()?
                     .conv2d(&k, 1, 1, 1, 1)?;
@@ -348,8 +352,8 @@ struct Block {
 
 impl Block {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = self.conv1.forward(&x.relu()?)?;
-        let y = self.conv2.forward(&y.relu()?)?;
+        let y = self.conv1.forward(x, true)?;
+        let y = self.conv2.forward(&y, true)?;
         x + y
     }
 }
@@ -468,20 +472,100 @@ impl Module for Cnn {
 }
 
 /// `passes` passes of the `[1 2 1]/4` filter along H and W of an NHWC tensor, edges
-/// replicated ([`Config::smooth`]). A constant input gives no gradient work: the input
-/// tensor is not a variable, so autograd records nothing here.
-fn smooth(x: &Tensor, passes: usize) -> candle_core::Result<Tensor> {
-    let mut x = x.clone();
-    for _ in 0..passes {
-        for dim in [1, 2] {
-            let n = x.dim(dim)?;
-            let p = x.pad_with_same(dim, 1, 1)?;
-            let sum =
-                ((p.narrow(dim, 0, n)? + p.narrow(dim, 2, n)?)? + (p.narrow(dim, 1, n)? * 2.0)?)?;
-            x = (sum * 0.25)?;
-        }
+/// replicated ([`Config::smooth`]): each pass maps `x[i]` to `((x[i−1] + x[i+1]) + 2·x[i]) / 4`
+/// along H, then along W (indices clamped to the image), in f32 in exactly that order.
+///
+/// One custom op over plain slices, in parallel over the images (each image is filtered by
+/// one task, so the result does not depend on the thread count): the same filter written
+/// as candle `pad`/`narrow`/`add` ops allocated eight tensors per pass and axis, and took
+/// about half of a training step's forward pass at 56×56 (12 passes). No gradient: the input
+/// of the network is never a variable.
+pub fn smooth(x: &Tensor, passes: usize) -> candle_core::Result<Tensor> {
+    if passes == 0 {
+        return Ok(x.clone());
     }
-    Ok(x)
+    let (b, h, w, c) = x.dims4()?;
+    x.contiguous()?
+        .apply_op1_no_bwd(&Smooth { b, h, w, c, passes })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Smooth {
+    b: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    passes: usize,
+}
+
+impl candle_core::CustomOp1 for Smooth {
+    fn name(&self) -> &'static str {
+        "smooth"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use rayon::prelude::*;
+        let Smooth { b, h, w, c, passes } = *self;
+        let data = match storage {
+            candle_core::CpuStorage::F32(v) => v.as_slice(),
+            _ => candle_core::bail!("smooth: only f32 tensors are supported"),
+        };
+        let Some((lo, hi)) = layout.contiguous_offsets() else {
+            candle_core::bail!("smooth: the input must be contiguous");
+        };
+        let mut out = data[lo..hi].to_vec();
+        let plane = h * w * c;
+        if plane > 0 {
+            out.par_chunks_mut(plane).for_each(|img| {
+                let mut tmp = vec![0f32; plane];
+                for _ in 0..passes {
+                    // Along H: rows y − 1, y, y + 1 (clamped) of `img` into `tmp`.
+                    let row = w * c;
+                    for (y, t) in tmp.chunks_exact_mut(row).enumerate() {
+                        let (up, down) = (y.saturating_sub(1), (y + 1).min(h - 1));
+                        let a = &img[up * row..(up + 1) * row];
+                        let m = &img[y * row..(y + 1) * row];
+                        let z = &img[down * row..(down + 1) * row];
+                        for (((t, a), m), z) in t.iter_mut().zip(a).zip(m).zip(z) {
+                            *t = ((a + z) + m * 2.0) * 0.25;
+                        }
+                    }
+                    // Along W: pixels x − 1, x, x + 1 (clamped) of `tmp` back into `img`;
+                    // in a row of W·C values the neighbours of index i are i ∓ C.
+                    for (src, dst) in tmp.chunks_exact(row).zip(img.chunks_exact_mut(row)) {
+                        let edge = |x: usize, dst: &mut [f32]| {
+                            let (l, r) = (x.saturating_sub(1) * c, (x + 1).min(w - 1) * c);
+                            for ch in 0..c {
+                                let i = x * c + ch;
+                                dst[i] = ((src[l + ch] + src[r + ch]) + src[i] * 2.0) * 0.25;
+                            }
+                        };
+                        edge(0, dst);
+                        if w > 2 {
+                            let inner = (w - 2) * c;
+                            let (a, m, z) = (&src[..inner], &src[c..c + inner], &src[2 * c..]);
+                            for (((d, a), m), z) in
+                                dst[c..c + inner].iter_mut().zip(a).zip(m).zip(z)
+                            {
+                                *d = ((a + z) + m * 2.0) * 0.25;
+                            }
+                        }
+                        if w > 1 {
+                            edge(w - 1, dst);
+                        }
+                    }
+                }
+            });
+        }
+        Ok((
+            candle_core::CpuStorage::F32(out),
+            candle_core::Shape::from((b, h, w, c)),
+        ))
+    }
 }
 
 /// Seeded initialization of every variable of `varmap` (candle cannot seed its CPU RNG):
@@ -729,6 +813,56 @@ mod tests {
                 .unwrap();
             assert!(diff < 1e-4, "{conv:?}: {diff}");
         }
+    }
+
+    use crate::test_util::max_abs_diff;
+
+    /// The filter as candle tensor ops, as [`smooth`] computed it before it became one op.
+    fn smooth_reference(x: &Tensor, passes: usize) -> Tensor {
+        let mut x = x.clone();
+        for _ in 0..passes {
+            for dim in [1, 2] {
+                let n = x.dim(dim).unwrap();
+                let p = x.pad_with_same(dim, 1, 1).unwrap();
+                let ends = (p.narrow(dim, 0, n).unwrap() + p.narrow(dim, 2, n).unwrap()).unwrap();
+                x = ((ends + (p.narrow(dim, 1, n).unwrap() * 2.0).unwrap()).unwrap() * 0.25)
+                    .unwrap();
+            }
+        }
+        x
+    }
+
+    #[test]
+    fn smoothing_op_is_bit_identical_to_the_tensor_formulation() {
+        // Cached models were trained with the tensor-op filter: the op must not change
+        // their embeddings by a single bit, for gray and RGB, square or not, tiny sides too.
+        for (b, h, w, c, passes) in [
+            (3, 9, 7, 1, 5),
+            (2, 6, 6, 3, 2),
+            (1, 1, 4, 1, 3),
+            (1, 2, 1, 3, 1),
+        ] {
+            let x = Tensor::rand(0f32, 1f32, (b, h, w, c), &Device::Cpu).unwrap();
+            let ours = smooth(&x, passes)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let theirs = smooth_reference(&x, passes)
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            assert!(
+                ours.iter()
+                    .zip(&theirs)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{b}x{h}x{w}x{c}, {passes} passes"
+            );
+        }
+        let x = Tensor::rand(0f32, 1f32, (1, 4, 4, 1), &Device::Cpu).unwrap();
+        assert_eq!(max_abs_diff(&smooth(&x, 0).unwrap(), &x), 0.0);
     }
 
     #[test]

@@ -1,8 +1,15 @@
-//! im2col / col2im for 3×3, stride-1, zero-padded ("same") convolutions on NHWC tensors,
-//! as custom candle ops, so that a convolution is `im2col3(x) · W` and candle's autograd
-//! sees one copy and one matmul instead of `conv2d` (whose CPU backward is slow, DESIGN.md
-//! "Stack notes") or nine `narrow`s and a `cat` (each `narrow`'s backward allocates a
-//! zero-padded tensor of the input's size).
+//! Custom candle ops for the small convolutional network of [`crate::cnn`] on the CPU:
+//!
+//! * [`im2col3`] / [`col2im3`]: im2col and its adjoint for 3×3, stride-1, zero-padded
+//!   ("same") convolutions on NHWC tensors, so that a convolution is `im2col3(x) · W`
+//!   (candle's `conv2d` has a slow CPU backward, DESIGN.md "Stack notes"; nine `narrow`s and
+//!   a `cat` would allocate a zero-padded tensor of the input's size per `narrow` backward);
+//! * [`conv3x3`]: the whole convolution `im2col3(relu(x)) · W + b` as one op, and
+//!   [`linear`]: `x · W + b` as one op. Their forward passes are bit-identical to the
+//!   composed candle ops; their backward passes hand autograd only the gradients of the
+//!   arguments. Composed, candle's autograd keeps the column matrix alive, allocates, zeroes
+//!   and accumulates a gradient of its size, and sums bias gradients column by column
+//!   (measured step times: reports/reference/embedders-cnn.md, "Training speed").
 //!
 //! Layout: `x` is `B × H × W × C` (contiguous, f32); `im2col3(x)` is `(B·H·W) × 9C` with
 //! rows in `(b, y, x)` order and columns in `(ky, kx, c)` order, i.e. row `(b, y, x)` holds
@@ -10,10 +17,11 @@
 //! `col2im3`, which sums every column entry back onto the pixel it was copied from.
 //!
 //! Both directions are computed in gather form (each output element is written by exactly
-//! one task, summing in a fixed order), in parallel over rows with rayon: the result does
-//! not depend on the thread count.
+//! one task, summing in a fixed order), in parallel over rows with rayon, and the matrix
+//! products are candle's: the result does not depend on the thread count beyond what
+//! candle's `matmul` does.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 fn f32_slice<'a>(
@@ -58,6 +66,45 @@ pub fn col2im3(
     cols.contiguous()?.apply_op1_no_bwd(&Col2im3 { b, h, w, c })
 }
 
+/// The column matrix of `x` (`B × H × W × C`, contiguous): `(B·H·W) × 9C`, of `relu(x)`
+/// when `relu` is set. One task per output image row `(b, y)`: W rows of the matrix.
+fn unfold(x: &[f32], b: usize, h: usize, w: usize, c: usize, relu: bool) -> Vec<f32> {
+    let k = 9 * c;
+    let mut out = vec![0f32; b * h * w * k];
+    out.par_chunks_mut(w * k)
+        .enumerate()
+        .for_each(|(by, chunk)| {
+            let (bi, y) = (by / h, by % h);
+            let img = &x[bi * h * w * c..(bi + 1) * h * w * c];
+            for ky in 0..3 {
+                let sy = y as isize + ky as isize - 1;
+                if sy < 0 || sy >= h as isize {
+                    continue;
+                }
+                let src_row = &img[sy as usize * w * c..(sy as usize + 1) * w * c];
+                for xx in 0..w {
+                    let dst = &mut chunk[xx * k..(xx + 1) * k];
+                    for kx in 0..3 {
+                        let sx = xx as isize + kx as isize - 1;
+                        if sx < 0 || sx >= w as isize {
+                            continue;
+                        }
+                        let o = (ky * 3 + kx) * c;
+                        let src = &src_row[sx as usize * c..(sx as usize + 1) * c];
+                        if relu {
+                            for (d, &v) in dst[o..o + c].iter_mut().zip(src) {
+                                *d = v.max(0.0);
+                            }
+                        } else {
+                            dst[o..o + c].copy_from_slice(src);
+                        }
+                    }
+                }
+            }
+        });
+    out
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Im2col3 {
     b: usize,
@@ -78,35 +125,8 @@ impl CustomOp1 for Im2col3 {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let Im2col3 { b, h, w, c } = *self;
         let x = f32_slice(storage, layout, "im2col3")?;
-        let k = 9 * c;
-        let mut out = vec![0f32; b * h * w * k];
-        // One task per output image row (b, y): W rows of the column matrix.
-        out.par_chunks_mut(w * k)
-            .enumerate()
-            .for_each(|(by, chunk)| {
-                let (bi, y) = (by / h, by % h);
-                let img = &x[bi * h * w * c..(bi + 1) * h * w * c];
-                for ky in 0..3 {
-                    let sy = y as isize + ky as isize - 1;
-                    if sy < 0 || sy >= h as isize {
-                        continue;
-                    }
-                    let src_row = &img[sy as usize * w * c..(sy as usize + 1) * w * c];
-                    for xx in 0..w {
-                        let dst = &mut chunk[xx * k..(xx + 1) * k];
-                        for kx in 0..3 {
-                            let sx = xx as isize + kx as isize - 1;
-                            if sx < 0 || sx >= w as isize {
-                                continue;
-                            }
-                            let o = (ky * 3 + kx) * c;
-                            dst[o..o + c]
-                                .copy_from_slice(&src_row[sx as usize * c..(sx as usize + 1) * c]);
-                        }
-                    }
-                }
-            });
-        Ok((CpuStorage::F32(out), Shape::from((b * h * w, k))))
+        let out = unfold(x, b, h, w, c, false);
+        Ok((CpuStorage::F32(out), Shape::from((b * h * w, 9 * c))))
     }
 
     fn bwd(
@@ -117,6 +137,236 @@ impl CustomOp1 for Im2col3 {
     ) -> candle_core::Result<Option<Tensor>> {
         let Im2col3 { b, h, w, c } = *self;
         Ok(Some(col2im3(grad_res, b, h, w, c)?))
+    }
+}
+
+/// `x · w + b` for `x` (`rows × k`, given as a vector), `w` (`k × out`) and `b` (`out`) read
+/// from op storages: candle's `matmul` then `broadcast_add`, so bit-identical to them.
+#[allow(clippy::too_many_arguments)]
+fn affine(
+    x: Vec<f32>,
+    rows: usize,
+    k: usize,
+    sw: &CpuStorage,
+    lw: &Layout,
+    sb: &CpuStorage,
+    lb: &Layout,
+    out: usize,
+) -> candle_core::Result<Vec<f32>> {
+    let dev = Device::Cpu;
+    let x = Tensor::from_vec(x, (rows, k), &dev)?;
+    let w = Tensor::from_slice(f32_slice(sw, lw, "affine")?, (k, out), &dev)?;
+    let b = Tensor::from_slice(f32_slice(sb, lb, "affine")?, out, &dev)?;
+    x.matmul(&w)?
+        .broadcast_add(&b)?
+        .flatten_all()?
+        .to_vec1::<f32>()
+}
+
+/// Gradients of `x · w + b` given the upstream gradient `g` (`rows × out`): `(g · wᵀ, xᵀ · g,
+/// 1ᵀ · g)`. The bias gradient is a matrix product too: candle's sum over the rows of a
+/// `rows × out` tensor walks it column by column, several times slower.
+fn affine_grads(
+    x: &Tensor,
+    w: &Tensor,
+    g: &Tensor,
+) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let rows = g.dim(0)?;
+    let gx = g.matmul(&w.detach().t()?)?;
+    let gw = x.t()?.matmul(g)?;
+    let ones = Tensor::ones((1, rows), DType::F32, g.device())?;
+    let gb = ones.matmul(g)?.squeeze(0)?;
+    Ok((gx, gw, gb))
+}
+
+/// A dense layer `x · w + b` (`x`: `rows × k`, `w`: `k × out`, `b`: `out`) as one op,
+/// differentiable in all three: the same forward as `matmul` + `broadcast_add`, with the
+/// bias gradient as a matrix product ([`affine_grads`]).
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    let (rows, k) = x.dims2()?;
+    let (k2, out) = w.dims2()?;
+    if k != k2 || b.dims1()? != out {
+        candle_core::bail!(
+            "linear: input {rows}×{k}, weights {k2}×{out} and bias {:?} do not fit",
+            b.dims()
+        );
+    }
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, Linear { rows, k, out })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Linear {
+    rows: usize,
+    k: usize,
+    out: usize,
+}
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Linear { rows, k, out } = *self;
+        let x = f32_slice(s1, l1, "linear")?.to_vec();
+        let y = affine(x, rows, k, s2, l2, s3, l3, out)?;
+        Ok((CpuStorage::F32(y), Shape::from((rows, out))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (gx, gw, gb) = affine_grads(&x.detach(), w, &grad_res.detach())?;
+        Ok((Some(gx), Some(gw), Some(gb)))
+    }
+}
+
+/// A fused 3×3 stride-1 "same" convolution of `x` (`B × H × W × C`) — of `relu(x)` when
+/// `relu` is set — with weights `w` (`9C × C_out`, rows in `(ky, kx, c)` order) and bias `b`
+/// (`C_out`): `im2col3(relu(x)) · w + b`, as `B × H × W × C_out`. Differentiable in all
+/// three.
+///
+/// The forward result is bit-identical to the unfused composition (the same copy and the
+/// same matmul). The difference is the backward pass: candle's autograd would keep the
+/// `(B·H·W) × 9C` column matrix alive, and then allocate, zero and accumulate a gradient of
+/// that size for it (and for the ReLU and the bias broadcast). Here the backward recomputes
+/// the columns from `x` and hands autograd only the gradients of `x`, `w` and `b`.
+pub fn conv3x3(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> candle_core::Result<Tensor> {
+    let (n, h, wd, c) = x.dims4()?;
+    let (k, cout) = w.dims2()?;
+    if k != 9 * c || b.dims1()? != cout {
+        candle_core::bail!(
+            "conv3x3: weights {k}×{cout} and bias {:?} do not fit {c} input channels",
+            b.dims()
+        );
+    }
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &b.contiguous()?,
+        Conv3x3 {
+            b: n,
+            h,
+            w: wd,
+            c,
+            cout,
+            relu,
+        },
+    )
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Conv3x3 {
+    b: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    cout: usize,
+    relu: bool,
+}
+
+impl CustomOp3 for Conv3x3 {
+    fn name(&self) -> &'static str {
+        "conv3x3"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Conv3x3 {
+            b,
+            h,
+            w,
+            c,
+            cout,
+            relu,
+        } = *self;
+        let x = f32_slice(s1, l1, "conv3x3")?;
+        let cols = unfold(x, b, h, w, c, relu);
+        let y = affine(cols, b * h * w, 9 * c, s2, l2, s3, l3, cout)?;
+        Ok((CpuStorage::F32(y), Shape::from((b, h, w, cout))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let Conv3x3 {
+            b,
+            h,
+            w: wd,
+            c,
+            cout,
+            relu,
+        } = *self;
+        let x = x.detach();
+        let cols = x.apply_op1_no_bwd(&Unfold3 {
+            b,
+            h,
+            w: wd,
+            c,
+            relu,
+        })?;
+        let g = grad_res.detach().reshape((b * h * wd, cout))?;
+        let (gcols, gw, gb) = affine_grads(&cols, w, &g)?;
+        let mut gx = col2im3(&gcols, b, h, wd, c)?;
+        if relu {
+            // relu'(x) = 1 where x > 0 (0 at 0, as candle's relu).
+            gx = (gx * x.gt(0.0)?.to_dtype(DType::F32)?)?;
+        }
+        Ok((Some(gx), Some(gw), Some(gb)))
+    }
+}
+
+/// [`unfold`] as an op without gradient (the backward of [`conv3x3`] recomputes the columns).
+#[derive(Debug, Clone, Copy)]
+struct Unfold3 {
+    b: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    relu: bool,
+}
+
+impl CustomOp1 for Unfold3 {
+    fn name(&self) -> &'static str {
+        "unfold3"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Unfold3 { b, h, w, c, relu } = *self;
+        let x = f32_slice(storage, layout, "unfold3")?;
+        Ok((
+            CpuStorage::F32(unfold(x, b, h, w, c, relu)),
+            Shape::from((b * h * w, 9 * c)),
+        ))
     }
 }
 
@@ -263,6 +513,94 @@ mod tests {
                 analytic[i]
             );
         }
+    }
+
+    /// `f(x, w, b)` and its gradients, for a fixed upstream gradient `g` (through a weighted
+    /// sum, so every element of the result counts).
+    fn value_and_grads(
+        f: impl Fn(&Tensor, &Tensor, &Tensor) -> Tensor,
+        vars: &[&Var; 3],
+        g: &Tensor,
+    ) -> (Tensor, Vec<Tensor>) {
+        let y = f(
+            vars[0].as_tensor(),
+            vars[1].as_tensor(),
+            vars[2].as_tensor(),
+        );
+        let grads = (&y * g).unwrap().sum_all().unwrap().backward().unwrap();
+        let gs = vars
+            .iter()
+            .map(|v| grads.get(v.as_tensor()).expect("a gradient").clone())
+            .collect();
+        (y, gs)
+    }
+
+    #[test]
+    fn fused_conv_matches_relu_im2col_matmul_bias_bit_for_bit_forward_and_in_gradients() {
+        let dev = Device::Cpu;
+        for (b, h, w, c, cout) in [(2, 5, 4, 3, 4), (3, 7, 7, 2, 5), (1, 1, 1, 1, 2)] {
+            let x =
+                Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, h, w, c), &dev).unwrap()).unwrap();
+            let wm =
+                Var::from_tensor(&Tensor::randn(0f32, 1.0, (9 * c, cout), &dev).unwrap()).unwrap();
+            let bias = Var::from_tensor(&Tensor::randn(0f32, 1.0, cout, &dev).unwrap()).unwrap();
+            let g = Tensor::randn(0f32, 1.0, (b, h, w, cout), &dev).unwrap();
+            for relu in [false, true] {
+                let (ours, ga) = value_and_grads(
+                    |x, w, b| conv3x3(x, w, b, relu).unwrap(),
+                    &[&x, &wm, &bias],
+                    &g,
+                );
+                let (theirs, gb) = value_and_grads(
+                    |xt, wt, bt| {
+                        let xt = if relu { xt.relu().unwrap() } else { xt.clone() };
+                        im2col3(&xt)
+                            .unwrap()
+                            .matmul(wt)
+                            .unwrap()
+                            .broadcast_add(bt)
+                            .unwrap()
+                            .reshape((b, h, w, cout))
+                            .unwrap()
+                    },
+                    &[&x, &wm, &bias],
+                    &g,
+                );
+                assert_eq!(
+                    max_abs_diff(&ours, &theirs),
+                    0.0,
+                    "{b}x{h}x{w}x{c} relu {relu}"
+                );
+                for (name, (da, db)) in ["x", "w", "b"].iter().zip(ga.iter().zip(&gb)) {
+                    assert_eq!(da.dims(), db.dims());
+                    let d = max_abs_diff(da, db);
+                    assert!(d < 1e-4, "gradient of {name} differs by {d} (relu {relu})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn linear_matches_matmul_plus_bias_bit_for_bit_forward_and_in_gradients() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (37, 6), &dev).unwrap()).unwrap();
+        let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (6, 5), &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::randn(0f32, 1.0, 5, &dev).unwrap()).unwrap();
+        let g = Tensor::randn(0f32, 1.0, (37, 5), &dev).unwrap();
+        let (ours, ga) = value_and_grads(|x, w, b| linear(x, w, b).unwrap(), &[&x, &w, &b], &g);
+        let (theirs, gb) = value_and_grads(
+            |x, w, b| x.matmul(w).unwrap().broadcast_add(b).unwrap(),
+            &[&x, &w, &b],
+            &g,
+        );
+        assert_eq!(max_abs_diff(&ours, &theirs), 0.0);
+        for (da, db) in ga.iter().zip(&gb) {
+            assert!(max_abs_diff(da, db) < 1e-4);
+        }
+        // Shapes that do not fit are an error, not a panic.
+        assert!(linear(x.as_tensor(), &w.t().unwrap(), b.as_tensor()).is_err());
+        let x4 = Tensor::zeros((1, 2, 2, 3), DType::F32, &dev).unwrap();
+        assert!(conv3x3(&x4, w.as_tensor(), b.as_tensor(), true).is_err());
     }
 
     #[test]
