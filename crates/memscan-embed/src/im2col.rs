@@ -23,6 +23,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 fn f32_slice<'a>(
     storage: &'a CpuStorage,
@@ -142,11 +143,8 @@ impl CustomOp1 for Im2col3 {
 
 /// `x · w + b` for `x` (`rows × k`, given as a vector), `w` (`k × out`) and `b` (`out`) read
 /// from op storages: candle's `matmul` then `broadcast_add`, so bit-identical to them.
-#[allow(clippy::too_many_arguments)]
 fn affine(
-    x: Vec<f32>,
-    rows: usize,
-    k: usize,
+    x: &Tensor,
     sw: &CpuStorage,
     lw: &Layout,
     sb: &CpuStorage,
@@ -154,7 +152,7 @@ fn affine(
     out: usize,
 ) -> candle_core::Result<Vec<f32>> {
     let dev = Device::Cpu;
-    let x = Tensor::from_vec(x, (rows, k), &dev)?;
+    let k = x.dim(1)?;
     let w = Tensor::from_slice(f32_slice(sw, lw, "affine")?, (k, out), &dev)?;
     let b = Tensor::from_slice(f32_slice(sb, lb, "affine")?, out, &dev)?;
     x.matmul(&w)?
@@ -217,8 +215,8 @@ impl CustomOp3 for Linear {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let Linear { rows, k, out } = *self;
-        let x = f32_slice(s1, l1, "linear")?.to_vec();
-        let y = affine(x, rows, k, s2, l2, s3, l3, out)?;
+        let x = Tensor::from_slice(f32_slice(s1, l1, "linear")?, (rows, k), &Device::Cpu)?;
+        let y = affine(&x, s2, l2, s3, l3, out)?;
         Ok((CpuStorage::F32(y), Shape::from((rows, out))))
     }
 
@@ -264,11 +262,12 @@ pub fn conv3x3(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> candle_core::R
             c,
             cout,
             relu,
+            cols: Mutex::new(None),
         },
     )
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Conv3x3 {
     b: usize,
     h: usize,
@@ -276,6 +275,9 @@ struct Conv3x3 {
     c: usize,
     cout: usize,
     relu: bool,
+    /// The column matrix of the forward pass, kept for the backward pass (which takes it)
+    /// when autograd records the op; otherwise dropped with the op right after the forward.
+    cols: Mutex<Option<Tensor>>,
 }
 
 impl CustomOp3 for Conv3x3 {
@@ -299,10 +301,16 @@ impl CustomOp3 for Conv3x3 {
             c,
             cout,
             relu,
+            ..
         } = *self;
         let x = f32_slice(s1, l1, "conv3x3")?;
-        let cols = unfold(x, b, h, w, c, relu);
-        let y = affine(cols, b * h * w, 9 * c, s2, l2, s3, l3, cout)?;
+        let cols = Tensor::from_vec(
+            unfold(x, b, h, w, c, relu),
+            (b * h * w, 9 * c),
+            &Device::Cpu,
+        )?;
+        let y = affine(&cols, s2, l2, s3, l3, cout)?;
+        *self.cols.lock().expect("conv3x3 cache lock") = Some(cols);
         Ok((CpuStorage::F32(y), Shape::from((b, h, w, cout))))
     }
 
@@ -321,22 +329,30 @@ impl CustomOp3 for Conv3x3 {
             c,
             cout,
             relu,
+            ..
         } = *self;
         let x = x.detach();
-        let cols = x.apply_op1_no_bwd(&Unfold3 {
-            b,
-            h,
-            w: wd,
-            c,
-            relu,
-        })?;
+        let cached = self.cols.lock().expect("conv3x3 cache lock").take();
+        let cols = match cached {
+            Some(cols) => cols,
+            // A second backward through the same graph: recompute.
+            None => x.apply_op1_no_bwd(&Unfold3 {
+                b,
+                h,
+                w: wd,
+                c,
+                relu,
+            })?,
+        };
         let g = grad_res.detach().reshape((b * h * wd, cout))?;
         let (gcols, gw, gb) = affine_grads(&cols, w, &g)?;
-        let mut gx = col2im3(&gcols, b, h, wd, c)?;
-        if relu {
-            // relu'(x) = 1 where x > 0 (0 at 0, as candle's relu).
-            gx = (gx * x.gt(0.0)?.to_dtype(DType::F32)?)?;
-        }
+        let gx = if relu {
+            gcols
+                .contiguous()?
+                .apply_op2_no_bwd(&x.contiguous()?, &Col2im3Relu { b, h, w: wd, c })?
+        } else {
+            col2im3(&gcols, b, h, wd, c)?
+        };
         Ok((Some(gx), Some(gw), Some(gb)))
     }
 }
@@ -370,6 +386,78 @@ impl CustomOp1 for Unfold3 {
     }
 }
 
+/// The adjoint of [`unfold`]: sums every column entry back onto the pixel it was copied
+/// from, `(B·H·W) × 9C` → `B × H × W × C`. With `relu_of = Some(x)` (the unfold was of
+/// `relu(x)`), pixels where `x < 0` get 0: the ReLU's gradient, 1 where `x ≥ 0` as candle's.
+fn fold(cols: &[f32], b: usize, h: usize, w: usize, c: usize, relu_of: Option<&[f32]>) -> Vec<f32> {
+    let k = 9 * c;
+    let mut out = vec![0f32; b * h * w * c];
+    // Pixel (y, x) was copied into row (y − ky + 1, x − kx + 1) at column block (ky, kx).
+    out.par_chunks_mut(w * c)
+        .enumerate()
+        .for_each(|(by, dst_row)| {
+            let (bi, y) = (by / h, by % h);
+            for ky in 0..3 {
+                let ry = y as isize - ky as isize + 1;
+                if ry < 0 || ry >= h as isize {
+                    continue;
+                }
+                let row_base = (bi * h + ry as usize) * w;
+                for xx in 0..w {
+                    let dst = &mut dst_row[xx * c..(xx + 1) * c];
+                    for kx in 0..3 {
+                        let rx = xx as isize - kx as isize + 1;
+                        if rx < 0 || rx >= w as isize {
+                            continue;
+                        }
+                        let o = (row_base + rx as usize) * k + (ky * 3 + kx) * c;
+                        for (d, s) in dst.iter_mut().zip(&cols[o..o + c]) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+            if let Some(x) = relu_of {
+                let src = &x[by * w * c..(by + 1) * w * c];
+                for (d, &v) in dst_row.iter_mut().zip(src) {
+                    if v < 0.0 {
+                        *d = 0.0;
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// [`fold`] with the ReLU mask of `x` (arguments: the column gradient and `x`).
+#[derive(Debug, Clone, Copy)]
+struct Col2im3Relu {
+    b: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+}
+
+impl candle_core::CustomOp2 for Col2im3Relu {
+    fn name(&self) -> &'static str {
+        "col2im3_relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Col2im3Relu { b, h, w, c } = *self;
+        let cols = f32_slice(s1, l1, "col2im3_relu")?;
+        let x = f32_slice(s2, l2, "col2im3_relu")?;
+        let out = fold(cols, b, h, w, c, Some(x));
+        Ok((CpuStorage::F32(out), Shape::from((b, h, w, c))))
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Col2im3 {
     b: usize,
@@ -390,34 +478,7 @@ impl CustomOp1 for Col2im3 {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let Col2im3 { b, h, w, c } = *self;
         let cols = f32_slice(storage, layout, "col2im3")?;
-        let k = 9 * c;
-        let mut out = vec![0f32; b * h * w * c];
-        // Pixel (y, x) was copied into row (y − ky + 1, x − kx + 1) at column block (ky, kx).
-        out.par_chunks_mut(w * c)
-            .enumerate()
-            .for_each(|(by, dst_row)| {
-                let (bi, y) = (by / h, by % h);
-                for ky in 0..3 {
-                    let ry = y as isize - ky as isize + 1;
-                    if ry < 0 || ry >= h as isize {
-                        continue;
-                    }
-                    let row_base = (bi * h + ry as usize) * w;
-                    for xx in 0..w {
-                        let dst = &mut dst_row[xx * c..(xx + 1) * c];
-                        for kx in 0..3 {
-                            let rx = xx as isize - kx as isize + 1;
-                            if rx < 0 || rx >= w as isize {
-                                continue;
-                            }
-                            let o = (row_base + rx as usize) * k + (ky * 3 + kx) * c;
-                            for (d, s) in dst.iter_mut().zip(&cols[o..o + c]) {
-                                *d += s;
-                            }
-                        }
-                    }
-                }
-            });
+        let out = fold(cols, b, h, w, c, None);
         Ok((CpuStorage::F32(out), Shape::from((b, h, w, c))))
     }
 }
@@ -539,8 +600,13 @@ mod tests {
     fn fused_conv_matches_relu_im2col_matmul_bias_bit_for_bit_forward_and_in_gradients() {
         let dev = Device::Cpu;
         for (b, h, w, c, cout) in [(2, 5, 4, 3, 4), (3, 7, 7, 2, 5), (1, 1, 1, 1, 2)] {
-            let x =
-                Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, h, w, c), &dev).unwrap()).unwrap();
+            // Rounded, so that many entries are exactly 0, where the ReLU's gradient is a
+            // convention (candle's: 1).
+            let x0 = Tensor::randn(0f32, 1.0, (b, h, w, c), &dev)
+                .unwrap()
+                .round()
+                .unwrap();
+            let x = Var::from_tensor(&x0).unwrap();
             let wm =
                 Var::from_tensor(&Tensor::randn(0f32, 1.0, (9 * c, cout), &dev).unwrap()).unwrap();
             let bias = Var::from_tensor(&Tensor::randn(0f32, 1.0, cout, &dev).unwrap()).unwrap();
