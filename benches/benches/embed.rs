@@ -41,9 +41,7 @@ fn cnn_dir(size: usize) -> tempfile::TempDir {
 
 fn embed(c: &mut Criterion) {
     // As the memscan binary does: candle's spinning element-wise pool competes with rayon.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
+    memscan_embed::prefer_single_candle_thread();
     let mut group = c.benchmark_group("embed");
     group.sample_size(10);
     group.sampling_mode(SamplingMode::Flat);

@@ -6,6 +6,11 @@ mod knn_exact;
 mod knn_hnsw;
 mod pipeline;
 
+/// The `memscan` binary's allocator, so that the benches measure what the binary does (cnn
+/// training allocates and frees large activation buffers every step).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 criterion::criterion_main!(
     knn_exact::benches,
     knn_hnsw::benches,

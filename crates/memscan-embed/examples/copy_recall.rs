@@ -29,6 +29,10 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use std::time::Instant;
 
+/// The allocator of the `memscan` binary, so that the speed measured is the CLI's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn images(set: &[Vec<f32>], size: usize, tag: &str) -> Vec<Image> {
     set.iter()
         .enumerate()
@@ -71,6 +75,7 @@ fn pct(v: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
+    memscan_embed::prefer_single_candle_thread();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let spec_path = args.first().expect("SPEC.toml");
     let kv: HashMap<&str, &str> = args[1..]

@@ -25,6 +25,7 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    memscan_embed::prefer_single_candle_thread();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
     let (size, batch, reps) = (arg(0, 56), arg(1, 64), arg(2, 20));

@@ -18,6 +18,7 @@ use memscan_io::NoReporter;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    memscan_embed::prefer_single_candle_thread();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: &str| args.get(i).cloned().unwrap_or_else(|| d.to_string());
     let size: usize = arg(0, "56").parse().expect("SIZE");

@@ -26,6 +26,7 @@ mod efficientnet;
 mod error;
 pub mod im2col;
 mod pixel;
+mod prefetch;
 pub mod sample;
 pub mod train;
 
@@ -41,6 +42,22 @@ use memscan_io::{Image, Reporter};
 use ndarray::{Array2, ArrayViewMut1, Axis};
 use rayon::prelude::*;
 use serde::Serialize;
+
+/// Sets `CANDLE_NUM_THREADS=1` unless the user has set it, so that candle runs its
+/// element-wise ops on the calling thread. Call it first thing in `main`, before any thread
+/// starts (it writes an environment variable, which candle reads once).
+///
+/// candle's element-wise ops otherwise run on a thread pool of its own whose idle workers
+/// spin for a while after every op, on cores that rayon's pool (memscan's im2col, the matrix
+/// products, the augmentations) and the idle-priority view preparation of [`train`] need:
+/// measured on 2 cores, the cnn trains 1.2–1.5× faster with one candle thread
+/// (reports/reference/embedders-cnn.md). The `memscan` binary, the benches and the examples
+/// all call this, so that they measure what the binary does.
+pub fn prefer_single_candle_thread() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
 
 /// What an embedder is, recorded verbatim in `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

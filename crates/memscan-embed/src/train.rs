@@ -16,6 +16,7 @@
 
 use crate::canon::{canonicalized, Canon};
 use crate::cnn::{self, candle_err, Cnn, Config, CONFIG_FILE, WEIGHTS_FILE};
+use crate::prefetch::Prefetcher;
 use crate::Error;
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
@@ -24,7 +25,6 @@ use memscan_io::{Image, Reporter};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -371,50 +371,52 @@ pub fn train(
         )));
         let t0 = Instant::now();
         let mut loss_sum = 0.0;
-        for step in 0..steps {
-            let idx = &order[step * batch..(step + 1) * batch];
-            let views: Vec<Vec<f32>> = (0..2 * batch)
-                .into_par_iter()
-                .map(|v| {
-                    let i = idx[v % batch];
-                    let mut rng = ChaCha8Rng::seed_from_u64(seed_for(
-                        cfg.seed,
-                        &[2, epoch as u64, step as u64, v as u64],
-                    ));
-                    let view = if v < batch && cfg.anchor > 0.0 && rng.random::<f64>() < cfg.anchor
-                    {
-                        images[i].pixels.clone()
-                    } else {
-                        augment_with(&images[i], cfg.aug, cfg.crop_p, &mut rng)
-                    };
-                    // Canonicalized after augmenting, as every image the network sees.
-                    match cfg.model.canon {
-                        Canon::Off => view,
-                        canon => canonicalized(canon, &view, c, shape.height, shape.width),
-                    }
-                })
-                .collect();
-            let mut data = Vec::with_capacity(2 * batch * c * hw);
-            for v in &views {
-                cnn::push_hwc(&mut data, v, c, hw);
+        // View `v` of `step`: views `v` and `v + batch` are the two views of image
+        // `order[step·batch + v mod batch]`, each from its own seeded stream.
+        let view = |step: usize, v: usize| -> Vec<f32> {
+            let i = order[step * batch + v % batch];
+            let mut rng = ChaCha8Rng::seed_from_u64(seed_for(
+                cfg.seed,
+                &[2, epoch as u64, step as u64, v as u64],
+            ));
+            let view = if v < batch && cfg.anchor > 0.0 && rng.random::<f64>() < cfg.anchor {
+                images[i].pixels.clone()
+            } else {
+                augment_with(&images[i], cfg.aug, cfg.crop_p, &mut rng)
+            };
+            // Canonicalized after augmenting, as every image the network sees.
+            match cfg.model.canon {
+                Canon::Off => view,
+                canon => canonicalized(canon, &view, c, shape.height, shape.width),
             }
-            let x = Tensor::from_vec(data, (2 * batch, shape.height, shape.width, c), &device)
-                .map_err(candle_err)?;
-            let loss = (|| {
-                let desc = model.forward(&x)?;
-                let z = normalize_rows(&model.project(&desc)?)?;
-                let loss = nt_xent(&z, cfg.temperature)?;
-                if cfg.koleo == 0.0 {
-                    return Ok(loss);
+        };
+        std::thread::scope(|scope| -> Result<(), Error> {
+            let mut views = Prefetcher::new(scope, 2 * batch, &view);
+            for step in 0..steps {
+                let next = (step + 1 < steps).then_some(step + 1);
+                let mut data = Vec::with_capacity(2 * batch * c * hw);
+                for v in views.take(step, next) {
+                    cnn::push_hwc(&mut data, &v, c, hw);
                 }
-                loss + (koleo(&normalize_rows(&desc)?)? * cfg.koleo)?
-            })()
-            .map_err(candle_err)?;
-            opt.set_learning_rate(cosine_lr(cfg.lr, epoch * steps + step, cfg.epochs * steps));
-            opt.backward_step(&loss).map_err(candle_err)?;
-            loss_sum += f64::from(loss.to_scalar::<f32>().map_err(candle_err)?);
-            reporter.advance(batch as u64);
-        }
+                let x = Tensor::from_vec(data, (2 * batch, shape.height, shape.width, c), &device)
+                    .map_err(candle_err)?;
+                let loss = (|| {
+                    let desc = model.forward(&x)?;
+                    let z = normalize_rows(&model.project(&desc)?)?;
+                    let loss = nt_xent(&z, cfg.temperature)?;
+                    if cfg.koleo == 0.0 {
+                        return Ok(loss);
+                    }
+                    loss + (koleo(&normalize_rows(&desc)?)? * cfg.koleo)?
+                })()
+                .map_err(candle_err)?;
+                opt.set_learning_rate(cosine_lr(cfg.lr, epoch * steps + step, cfg.epochs * steps));
+                opt.backward_step(&loss).map_err(candle_err)?;
+                loss_sum += f64::from(loss.to_scalar::<f32>().map_err(candle_err)?);
+                reporter.advance(batch as u64);
+            }
+            Ok(())
+        })?;
         reporter.finish();
         let secs = t0.elapsed().as_secs_f64().max(1e-9);
         state.history.push(EpochStats {

@@ -15,13 +15,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // candle's element-wise ops run on their own spinning thread pool, which competes with
-    // the rayon pool that runs memscan's im2col and the matrix products: with one candle
-    // thread the cnn trains ~1.5× faster on 2 cores (measured). Set before candle starts it;
-    // a user's own CANDLE_NUM_THREADS wins.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
+    // Before any thread starts; a user's own CANDLE_NUM_THREADS wins.
+    memscan_embed::prefer_single_candle_thread();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
