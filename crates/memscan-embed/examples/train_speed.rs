@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release -p memscan-embed --example train_speed -- \
-//!     [SIZE=56] [CONV=im2col|unfold|candle] [WIDTHS=16,32,64] [IMAGES=256] [BATCH=64] [STEM=2]
+//!     [SIZE=56] [CONV=im2col|unfold|candle] [WIDTHS=16,32,64] [IMAGES=256] [BATCH=64] [STEM=2] [DIR]
 //! ```
 //!
 //! Trains one epoch on seeded phantom slices and prints images/s (augmentation included).
@@ -35,7 +35,21 @@ fn main() {
     let n: usize = arg(3, "256").parse().expect("IMAGES");
     let batch: usize = arg(4, "64").parse().expect("BATCH");
     let stem: usize = arg(5, "2").parse().expect("STEM");
-    let images = phantom_images(n, size);
+    // An optional folder of images (as `memscan scan --train` takes them) instead of the
+    // seeded phantoms: its first IMAGES images, resized to SIZE.
+    let images = match args.get(6) {
+        None => phantom_images(n, size),
+        Some(dir) => {
+            let io = memscan_io::IoConfig {
+                size: size as u32,
+                channels: 1,
+                ..Default::default()
+            };
+            let set =
+                memscan_io::load(std::path::Path::new(dir), &io, &NoReporter).expect("images");
+            set.images.into_iter().take(n).collect()
+        }
+    };
     let cfg = TrainConfig {
         epochs: 1,
         batch,

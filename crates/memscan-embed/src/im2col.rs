@@ -499,44 +499,57 @@ mod tests {
             .unwrap()
     }
 
+    /// `f(vars)` and the gradients of its weighted sum with the fixed upstream gradient `g`
+    /// (so that every element of the result counts), one per variable.
+    fn value_and_grads<const N: usize>(
+        f: impl Fn([&Tensor; N]) -> Tensor,
+        vars: [&Var; N],
+        g: &Tensor,
+    ) -> (Tensor, Vec<Tensor>) {
+        let y = f(vars.map(|v| v.as_tensor()));
+        let grads = (&y * g).unwrap().sum_all().unwrap().backward().unwrap();
+        let gs = vars
+            .iter()
+            .map(|v| grads.get(v.as_tensor()).expect("a gradient").clone())
+            .collect();
+        (y, gs)
+    }
+
+    /// Asserts that two gradient lists agree within `tol`, shape for shape.
+    fn assert_grads_close(ga: &[Tensor], gb: &[Tensor], tol: f32, what: &str) {
+        for (i, (da, db)) in ga.iter().zip(gb).enumerate() {
+            assert_eq!(da.dims(), db.dims());
+            let d = max_abs_diff(da, db);
+            assert!(d < tol, "{what}: gradient {i} differs by {d}");
+        }
+    }
+
     #[test]
     fn conv_forward_and_gradients_match_candle_conv2d() {
         let dev = Device::Cpu;
         let (b, h, w, c, cout) = (2, 5, 4, 3, 4);
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, h, w, c), &dev).unwrap()).unwrap();
         let wm = Var::from_tensor(&Tensor::randn(0f32, 1.0, (9 * c, cout), &dev).unwrap()).unwrap();
-        // Fixed upstream gradient through a weighted sum, so the check covers every element.
         let g = Tensor::randn(0f32, 1.0, (b, h, w, cout), &dev).unwrap();
-
-        let ours = im2col3(x.as_tensor())
-            .unwrap()
-            .matmul(wm.as_tensor())
-            .unwrap()
-            .reshape((b, h, w, cout))
-            .unwrap();
-        let theirs = x
-            .as_tensor()
-            .permute((0, 3, 1, 2))
-            .unwrap()
-            .conv2d(&to_oihw(wm.as_tensor(), c, cout), 1, 1, 1, 1)
-            .unwrap()
-            .permute((0, 2, 3, 1))
-            .unwrap();
+        let (ours, ga) = value_and_grads(
+            |[x, wm]| {
+                let cols = im2col3(x).unwrap();
+                cols.matmul(wm).unwrap().reshape((b, h, w, cout)).unwrap()
+            },
+            [&x, &wm],
+            &g,
+        );
+        let (theirs, gb) = value_and_grads(
+            |[x, wm]| {
+                let nchw = x.permute((0, 3, 1, 2)).unwrap();
+                let y = nchw.conv2d(&to_oihw(wm, c, cout), 1, 1, 1, 1).unwrap();
+                y.permute((0, 2, 3, 1)).unwrap()
+            },
+            [&x, &wm],
+            &g,
+        );
         assert!(max_abs_diff(&ours, &theirs) < 1e-4);
-
-        let ga = (&ours * &g).unwrap().sum_all().unwrap().backward().unwrap();
-        let gb = (&theirs * &g)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for v in [x.as_tensor(), wm.as_tensor()] {
-            let (da, db) = (ga.get(v).unwrap(), gb.get(v).unwrap());
-            assert_eq!(da.dims(), v.dims());
-            let d = max_abs_diff(da, db);
-            assert!(d < 1e-3, "gradient differs by {d}");
-        }
+        assert_grads_close(&ga, &gb, 1e-3, "im2col vs conv2d");
     }
 
     #[test]
@@ -576,26 +589,6 @@ mod tests {
         }
     }
 
-    /// `f(x, w, b)` and its gradients, for a fixed upstream gradient `g` (through a weighted
-    /// sum, so every element of the result counts).
-    fn value_and_grads(
-        f: impl Fn(&Tensor, &Tensor, &Tensor) -> Tensor,
-        vars: &[&Var; 3],
-        g: &Tensor,
-    ) -> (Tensor, Vec<Tensor>) {
-        let y = f(
-            vars[0].as_tensor(),
-            vars[1].as_tensor(),
-            vars[2].as_tensor(),
-        );
-        let grads = (&y * g).unwrap().sum_all().unwrap().backward().unwrap();
-        let gs = vars
-            .iter()
-            .map(|v| grads.get(v.as_tensor()).expect("a gradient").clone())
-            .collect();
-        (y, gs)
-    }
-
     #[test]
     fn fused_conv_matches_relu_im2col_matmul_bias_bit_for_bit_forward_and_in_gradients() {
         let dev = Device::Cpu;
@@ -613,12 +606,12 @@ mod tests {
             let g = Tensor::randn(0f32, 1.0, (b, h, w, cout), &dev).unwrap();
             for relu in [false, true] {
                 let (ours, ga) = value_and_grads(
-                    |x, w, b| conv3x3(x, w, b, relu).unwrap(),
-                    &[&x, &wm, &bias],
+                    |[x, w, b]| conv3x3(x, w, b, relu).unwrap(),
+                    [&x, &wm, &bias],
                     &g,
                 );
                 let (theirs, gb) = value_and_grads(
-                    |xt, wt, bt| {
+                    |[xt, wt, bt]| {
                         let xt = if relu { xt.relu().unwrap() } else { xt.clone() };
                         im2col3(&xt)
                             .unwrap()
@@ -629,7 +622,7 @@ mod tests {
                             .reshape((b, h, w, cout))
                             .unwrap()
                     },
-                    &[&x, &wm, &bias],
+                    [&x, &wm, &bias],
                     &g,
                 );
                 assert_eq!(
@@ -637,11 +630,7 @@ mod tests {
                     0.0,
                     "{b}x{h}x{w}x{c} relu {relu}"
                 );
-                for (name, (da, db)) in ["x", "w", "b"].iter().zip(ga.iter().zip(&gb)) {
-                    assert_eq!(da.dims(), db.dims());
-                    let d = max_abs_diff(da, db);
-                    assert!(d < 1e-4, "gradient of {name} differs by {d} (relu {relu})");
-                }
+                assert_grads_close(&ga, &gb, 1e-4, &format!("conv3x3, relu {relu}"));
             }
         }
     }
@@ -653,16 +642,14 @@ mod tests {
         let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (6, 5), &dev).unwrap()).unwrap();
         let b = Var::from_tensor(&Tensor::randn(0f32, 1.0, 5, &dev).unwrap()).unwrap();
         let g = Tensor::randn(0f32, 1.0, (37, 5), &dev).unwrap();
-        let (ours, ga) = value_and_grads(|x, w, b| linear(x, w, b).unwrap(), &[&x, &w, &b], &g);
+        let (ours, ga) = value_and_grads(|[x, w, b]| linear(x, w, b).unwrap(), [&x, &w, &b], &g);
         let (theirs, gb) = value_and_grads(
-            |x, w, b| x.matmul(w).unwrap().broadcast_add(b).unwrap(),
-            &[&x, &w, &b],
+            |[x, w, b]| x.matmul(w).unwrap().broadcast_add(b).unwrap(),
+            [&x, &w, &b],
             &g,
         );
         assert_eq!(max_abs_diff(&ours, &theirs), 0.0);
-        for (da, db) in ga.iter().zip(&gb) {
-            assert!(max_abs_diff(da, db) < 1e-4);
-        }
+        assert_grads_close(&ga, &gb, 1e-4, "linear");
         // Shapes that do not fit are an error, not a panic.
         assert!(linear(x.as_tensor(), &w.t().unwrap(), b.as_tensor()).is_err());
         let x4 = Tensor::zeros((1, 2, 2, 3), DType::F32, &dev).unwrap();

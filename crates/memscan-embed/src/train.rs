@@ -240,20 +240,19 @@ pub fn cosine_lr(lr: f64, t: usize, total: usize) -> f64 {
 }
 
 /// Image presentations (two views each) of the default schedule ([`default_epochs`]).
-pub const DEFAULT_PRESENTATIONS: usize = 96_000;
+pub const DEFAULT_PRESENTATIONS: usize = 192_000;
 
 /// The default number of epochs for `n` training images: about [`DEFAULT_PRESENTATIONS`]
-/// image presentations, at least 3 and at most 400 epochs. Training time grows with the
+/// image presentations, at least 3 and at most 1,000 epochs. Training time grows with the
 /// presentations, hardly with the image size (the stem scales with it), so this is a time
-/// budget: 2.0–2.5 ms per presentation on 2 cores, 3–4 minutes (measured: 240 s at 56×56),
-/// which keeps `scan --embedder cnn --train-embedder` on 2,000 images of 56×56 inside 5
-/// minutes end to end (4 min 1 s). Measured on the CT phantoms
-/// (`examples/copy_recall.rs`, 300 training images; reports/reference/embedders-cnn.md):
-/// more presentations raise the recall at α = 0.01 of every resampled copy — crop-resized
-/// copies 0.51–0.54 at 30,000, 0.75–0.78 at 90,000 and 0.87 at 180,000; batch size,
-/// learning rate and temperature were not levers.
+/// budget: about 1.15 ms per presentation on 2 cores (866 images/s measured at 56×56), 3 to
+/// 4 minutes, which keeps `scan --embedder cnn --train-embedder` on 2,000 images of 56×56
+/// inside 5 minutes end to end. Measured on the CT phantoms (`examples/copy_recall.rs`, 300
+/// training images; reports/reference/embedders-cnn.md): more presentations raise the recall
+/// at α = 0.01 of every resampled copy — crop-resized copies 0.51–0.54 at 30,000, 0.75–0.78
+/// at 90,000 and 0.87 at 180,000; batch size, learning rate and temperature were not levers.
 pub fn default_epochs(n: usize) -> usize {
-    DEFAULT_PRESENTATIONS.div_ceil(n.max(1)).clamp(3, 400)
+    DEFAULT_PRESENTATIONS.div_ceil(n.max(1)).clamp(3, 1000)
 }
 
 fn seed_for(seed: u64, parts: &[u64]) -> u64 {
@@ -727,9 +726,9 @@ mod tests {
         assert!((lr[5] - 1.0).abs() < 1e-9);
         assert!(lr.windows(2).skip(5).all(|w| w[1] <= w[0]));
         assert!((lr[99] - 0.05).abs() < 0.01);
-        assert_eq!(default_epochs(2000), 48);
-        assert_eq!(default_epochs(300), 320);
-        assert_eq!(default_epochs(10), 400);
+        assert_eq!(default_epochs(2000), 96);
+        assert_eq!(default_epochs(300), 640);
+        assert_eq!(default_epochs(10), 1000);
         assert_eq!(default_epochs(100_000), 3);
     }
 
