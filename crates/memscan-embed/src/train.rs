@@ -244,13 +244,15 @@ pub const DEFAULT_PRESENTATIONS: usize = 192_000;
 
 /// The default number of epochs for `n` training images: about [`DEFAULT_PRESENTATIONS`]
 /// image presentations, at least 3 and at most 1,000 epochs. Training time grows with the
-/// presentations, hardly with the image size (the stem scales with it), so this is a time
-/// budget: about 1.15 ms per presentation on 2 cores (866 images/s measured at 56×56), 3 to
-/// 4 minutes, which keeps `scan --embedder cnn --train-embedder` on 2,000 images of 56×56
-/// inside 5 minutes end to end. Measured on the CT phantoms (`examples/copy_recall.rs`, 300
+/// presentations and only mildly with the image size (the stem scales with it), so this is a
+/// time budget: on 2 cores about 1.0 ms per presentation at 28×28, 1.2 ms at 32×32 to 56×56
+/// and 1.5 ms at 64×64 (`examples/train_speed.rs`), 3 to 5 minutes, which keeps `scan
+/// --embedder cnn --train-embedder` on 2,000 images of 56×56 inside 5 minutes end to end
+/// (measured: 3 min 45 s). Measured on the CT phantoms (`examples/copy_recall.rs`, 300
 /// training images; reports/reference/embedders-cnn.md): more presentations raise the recall
 /// at α = 0.01 of every resampled copy — crop-resized copies 0.51–0.54 at 30,000, 0.75–0.78
-/// at 90,000 and 0.87 at 180,000; batch size, learning rate and temperature were not levers.
+/// at 90,000, 0.87 at 180,000 and 0.93 at the default; batch size, learning rate and
+/// temperature were not levers.
 pub fn default_epochs(n: usize) -> usize {
     DEFAULT_PRESENTATIONS.div_ceil(n.max(1)).clamp(3, 1000)
 }

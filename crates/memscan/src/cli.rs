@@ -184,7 +184,7 @@ pub struct AuditArgs {
     #[arg(long)]
     pub train_embedder: bool,
     /// --train-embedder: passes over the training images (default: about 192,000 image
-    /// presentations, 3 to 4 minutes on 2 cores; 3 to 1,000 epochs).
+    /// presentations, 3 to 5 minutes on 2 cores; 3 to 1,000 epochs).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub embedder_epochs: Option<u64>,
     /// --train-embedder: images per training step.
@@ -434,7 +434,7 @@ pub struct TrainEmbedderArgs {
     /// Model directory to write (config.json, model.safetensors, train_state.json).
     #[arg(long)]
     pub out: PathBuf,
-    /// Passes over the images (default: about 192,000 image presentations, 3 to 4 minutes on
+    /// Passes over the images (default: about 192,000 image presentations, 3 to 5 minutes on
     /// 2 cores; 3 to 1,000 epochs).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub epochs: Option<u64>,
