@@ -8,7 +8,9 @@
 //! temperature `τ`: every view must pick its partner among the other `2B − 1` views.
 //! Optimizer: AdamW. All randomness (initialization, shuffling, augmentations) comes from
 //! ChaCha8 streams derived from the seed, so a run is reproducible for a given seed and thread
-//! count.
+//! count. The views of the next step are prepared while the current one trains, by a helper
+//! thread at idle priority where the system has one (src/prefetch.rs); each view depends only
+//! on its seed, so this changes the speed, not the result.
 //!
 //! After every epoch the model directory is written (`config.json`, `model.safetensors`)
 //! together with `train_state.json` (epochs done, per-epoch loss and speed). With
