@@ -510,14 +510,7 @@ impl candle_core::CustomOp1 for Smooth {
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
         use rayon::prelude::*;
         let Smooth { b, h, w, c, passes } = *self;
-        let data = match storage {
-            candle_core::CpuStorage::F32(v) => v.as_slice(),
-            _ => candle_core::bail!("smooth: only f32 tensors are supported"),
-        };
-        let Some((lo, hi)) = layout.contiguous_offsets() else {
-            candle_core::bail!("smooth: the input must be contiguous");
-        };
-        let mut out = data[lo..hi].to_vec();
+        let mut out = crate::im2col::f32_slice(storage, layout, "smooth")?.to_vec();
         let plane = h * w * c;
         if plane > 0 {
             out.par_chunks_mut(plane).for_each(|img| {

@@ -25,7 +25,8 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Shape
 use rayon::prelude::*;
 use std::sync::Mutex;
 
-fn f32_slice<'a>(
+/// The `f32` elements of a contiguous CPU storage, or an error naming `op`.
+pub(crate) fn f32_slice<'a>(
     storage: &'a CpuStorage,
     layout: &Layout,
     op: &str,
