@@ -21,6 +21,7 @@ use memscan_datasets::{build, CopyTransform, DatasetSpec};
 use memscan_embed::canon::{canonicalized, Canon};
 use memscan_embed::cnn::{Config, Pool};
 use memscan_embed::train::{train, TrainConfig};
+use memscan_embed::views::{crop_resized, crop_view};
 use memscan_embed::{embed_all, CnnEmbedder, PixelEmbedder};
 use memscan_io::{Image, NoReporter};
 use ndarray::Array2;
@@ -66,6 +67,46 @@ fn nearest(q: &Array2<f32>, base: &Array2<f32>) -> Vec<(f64, usize)> {
             (best.0.sqrt(), best.1)
         })
         .collect()
+}
+
+/// The training set and its views as `gallery=` says: `views` (the library's crop views,
+/// as `scan --views crops`) or `crops:SIDE[:K]` joined by `+` (SIDE-fraction crops at the
+/// four corners and the centre, or on a K × K grid). Row `k·n_train + i` of the result is a
+/// view of training image `i`.
+fn gallery(train: &[Vec<f32>], n: usize, spec: Option<&str>) -> Vec<Vec<f32>> {
+    let imgs = images(train, n, "g");
+    let mut out = train.to_vec();
+    if spec == Some("views") {
+        for v in 0..memscan_embed::views::CROP_VIEWS {
+            out.extend(imgs.iter().map(|t| crop_view(t, v).pixels));
+        }
+        return out;
+    }
+    for part in spec.into_iter().flat_map(|s| s.split('+')) {
+        let mut it = part
+            .strip_prefix("crops:")
+            .expect("crops:SIDE[:K]")
+            .split(':');
+        let side: f32 = it.next().unwrap().parse().expect("crops:SIDE");
+        let pos: Vec<(f32, f32)> = match it.next() {
+            None => vec![(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (0.5, 0.5)],
+            Some(k) => {
+                let k: usize = k.parse().expect("K");
+                let f = |i: usize| {
+                    if k == 1 {
+                        0.5
+                    } else {
+                        i as f32 / (k - 1) as f32
+                    }
+                };
+                (0..k * k).map(|p| (f(p % k), f(p / k))).collect()
+            }
+        };
+        for (fx, fy) in pos {
+            out.extend(imgs.iter().map(|t| crop_resized(t, side, fx, fy).pixels));
+        }
+    }
+    out
 }
 
 fn pct(v: &[f64], p: f64) -> f64 {
@@ -125,7 +166,7 @@ fn main() {
         let e = |set: &[Vec<f32>]| {
             embed_all(&pe, &images(&prep(set), n, "p"), "", &NoReporter).expect("embed")
         };
-        report(&ds, &format!("pixel {kv:?}"), &e);
+        report(&ds, &format!("pixel {kv:?}"), get("gallery"), &e);
         return;
     }
     let mut cfg = TrainConfig::new(model);
@@ -157,12 +198,22 @@ fn main() {
     if let Some(k) = get("koleo") {
         cfg.koleo = k.parse().unwrap();
     }
-    let dir = std::env::temp_dir().join(format!("memscan-copy-recall-{}", std::process::id()));
+    // `save=DIR` keeps the trained model; `load=DIR` (with the same keys) measures a saved one.
+    let (dir, keep) = match (get("load"), get("save")) {
+        (Some(d), _) | (None, Some(d)) => (std::path::PathBuf::from(d), true),
+        _ => (
+            std::env::temp_dir().join(format!("memscan-copy-recall-{}", std::process::id())),
+            false,
+        ),
+    };
     let t0 = Instant::now();
-    let st = train(&train_imgs, &cfg, &dir, false, &NoReporter).expect("train");
+    // Resuming a finished run (same keys) trains nothing.
+    let st = train(&train_imgs, &cfg, &dir, get("load").is_some(), &NoReporter).expect("train");
     let secs = t0.elapsed().as_secs_f64();
     let emb = CnnEmbedder::load(&dir).expect("load");
-    let _ = std::fs::remove_dir_all(&dir);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let e =
         |set: &[Vec<f32>]| embed_all(&emb, &images(set, n, "i"), "", &NoReporter).expect("embed");
     let label = format!(
@@ -176,7 +227,7 @@ fn main() {
         secs,
         st.history.last().map_or(f64::NAN, |h| h.loss),
     );
-    report(&ds, &label, &e);
+    report(&ds, &label, get("gallery"), &e);
 }
 
 fn parse_canon(c: &str) -> Canon {
@@ -184,14 +235,31 @@ fn parse_canon(c: &str) -> Canon {
         "off" => Canon::Off,
         "moments" => Canon::Moments,
         "windowed" => Canon::Windowed,
+        "axes" => Canon::Axes,
         _ => panic!("canon"),
     }
 }
 
 /// Calibrates the threshold on the holdout set and prints the novel rate and, per copy
 /// transform, the recall; `e` embeds a set of planar gray images.
-fn report(ds: &memscan_datasets::Dataset, label: &str, e: &dyn Fn(&[Vec<f32>]) -> Array2<f32>) {
-    let (et, eh, en) = (e(&ds.train), e(&ds.holdout), e(&ds.novel));
+fn report(
+    ds: &memscan_datasets::Dataset,
+    label: &str,
+    gal: Option<&str>,
+    e: &dyn Fn(&[Vec<f32>]) -> Array2<f32>,
+) {
+    let nt = ds.train.len();
+    let (et, eh, en) = (
+        e(&gallery(&ds.train, ds.size as usize, gal)),
+        e(&ds.holdout),
+        e(&ds.novel),
+    );
+    let nearest = |q: &Array2<f32>, base: &Array2<f32>| -> Vec<(f64, usize)> {
+        nearest(q, base)
+            .into_iter()
+            .map(|(d, j)| (d, j % nt))
+            .collect()
+    };
     let hd: Vec<f64> = nearest(&eh, &et).into_iter().map(|x| x.0).collect();
     let mut sorted = hd.clone();
     sorted.sort_by(f64::total_cmp);

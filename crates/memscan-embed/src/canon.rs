@@ -35,6 +35,10 @@ pub enum Canon {
     /// Gaussian window of σ = [`WINDOW`]·r around the current centroid, which discounts the
     /// periphery (the part a crop cuts off first) ([`windowed_moments`]).
     Windowed,
+    /// As `windowed`, and then rotated so that the principal axis of the windowed second
+    /// moments lies along the nearer image axis ([`principal_angle`]): a rotation of at most
+    /// 45°, scaled down for nearly isotropic objects whose axis is ill-defined.
+    Axes,
 }
 
 impl Canon {
@@ -82,6 +86,67 @@ pub fn windowed_moments(
         m = weighted_moments(planar, c, h, w, Some((m.0, m.1, sigma)))?;
     }
     Some(m)
+}
+
+/// Eccentricity `(λ₁ − λ₂)/(λ₁ + λ₂)` of the second moments at and above which
+/// [`Canon::Axes`] applies the whole snapped rotation; below it the rotation is scaled by
+/// `eccentricity / AXES_ECC`, so that an object without a clear axis is not spun by noise.
+pub const AXES_ECC: f64 = 0.2;
+
+/// The principal-axis angle (radians, image coordinates: x right, y down) of the second
+/// central moments of `planar` under a Gaussian window `(cx, cy, σ)`, snapped to the nearer
+/// image axis, i.e. in `(−π/4, π/4]`, and the eccentricity `(λ₁ − λ₂)/(λ₁ + λ₂) ∈ [0, 1]`.
+/// `None` without weight.
+pub fn principal_angle(
+    planar: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    window: (f64, f64, f64),
+) -> Option<(f64, f64)> {
+    let hw = h * w;
+    if c == 0 || hw == 0 || planar.len() != c * hw {
+        return None;
+    }
+    let (wx, wy, sigma) = window;
+    let (mut s, mut sx, mut sy) = (0f64, 0f64, 0f64);
+    let (mut sxx, mut syy, mut sxy) = (0f64, 0f64, 0f64);
+    for y in 0..h {
+        for x in 0..w {
+            let p = y * w + x;
+            let v: f64 = (0..c).map(|ch| f64::from(planar[ch * hw + p])).sum();
+            let mut wt = (v / c as f64 - FLOOR).max(0.0);
+            if wt > 0.0 {
+                let (fx, fy) = (x as f64, y as f64);
+                let d2 = (fx - wx).powi(2) + (fy - wy).powi(2);
+                wt *= (-0.5 * d2 / (sigma * sigma)).exp();
+                s += wt;
+                sx += wt * fx;
+                sy += wt * fy;
+                sxx += wt * fx * fx;
+                syy += wt * fy * fy;
+                sxy += wt * fx * fy;
+            }
+        }
+    }
+    if !s.is_finite() || s <= 1e-12 {
+        return None;
+    }
+    let (mx, my) = (sx / s, sy / s);
+    let (a, b, d) = (sxx / s - mx * mx, syy / s - my * my, sxy / s - mx * my);
+    let tr = a + b;
+    if !(tr.is_finite() && tr > 1e-12) {
+        return None;
+    }
+    let ecc = ((a - b).powi(2) + 4.0 * d * d).sqrt() / tr;
+    // The major axis' angle in (−π/2, π/2], snapped modulo π/2 into (−π/4, π/4].
+    let phi = 0.5 * (2.0 * d).atan2(a - b);
+    let q = std::f64::consts::FRAC_PI_2;
+    let mut psi = phi - q * (phi / q).round();
+    if psi <= -q / 2.0 {
+        psi += q;
+    }
+    (psi.is_finite() && ecc.is_finite()).then_some((psi, ecc.min(1.0)))
 }
 
 /// Weighted moments, optionally under a Gaussian window `(cx, cy, σ)`.
@@ -157,23 +222,31 @@ pub fn canonicalize_with(
     let m = match canon {
         Canon::Off => None,
         Canon::Moments => moments(planar, c, h, w),
-        Canon::Windowed => windowed_moments(planar, c, h, w, WINDOW),
+        Canon::Windowed | Canon::Axes => windowed_moments(planar, c, h, w, WINDOW),
     };
     let Some((cx, cy, r)) = m else {
         out.copy_from_slice(planar);
         return;
     };
+    let angle = match canon {
+        Canon::Axes => principal_angle(planar, c, h, w, (cx, cy, WINDOW * r))
+            .map_or(0.0, |(psi, ecc)| psi * (ecc / AXES_ECC).min(1.0)),
+        _ => 0.0,
+    };
     let r0 = RADIUS * h.min(w) as f64;
-    // Output pixel (i, j) samples the input at the centroid + (offset from the centre) · k.
+    // Output pixel (i, j) samples the input at the centroid + R(angle)·(offset from the
+    // centre)·k: the output's x axis runs along the input's direction `angle`.
     let k = (r / r0).clamp(1.0 / MAX_ZOOM, MAX_ZOOM);
+    let (cos, sin) = (angle.cos() * k, angle.sin() * k);
     let (mx, my) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
     for ch in 0..c {
         let src = &planar[ch * hw..(ch + 1) * hw];
         let dst = &mut out[ch * hw..(ch + 1) * hw];
         for j in 0..h {
-            let sy = cy + (j as f64 - my) * k;
+            let v = j as f64 - my;
             for i in 0..w {
-                let sx = cx + (i as f64 - mx) * k;
+                let u = i as f64 - mx;
+                let (sx, sy) = (cx + u * cos - v * sin, cy + u * sin + v * cos);
                 dst[j * w + i] = bilinear_zero(src, h, w, sx, sy);
             }
         }
@@ -356,6 +429,112 @@ mod tests {
         let blank = vec![0f32; n * n];
         assert_eq!(canonicalized(Canon::Windowed, &blank, 1, n, n), blank);
         assert_eq!(canonicalized(Canon::Off, &full, 1, n, n), full);
+    }
+
+    /// `img` (`n × n`) rotated by `deg` degrees about the image centre (bilinear, 0 outside).
+    fn rotated(img: &[f32], n: usize, deg: f64) -> Vec<f32> {
+        let (c, s) = (deg.to_radians().cos(), deg.to_radians().sin());
+        let m = (n as f64 - 1.0) / 2.0;
+        let mut out = vec![0f32; n * n];
+        for y in 0..n {
+            for x in 0..n {
+                let (u, v) = (x as f64 - m, y as f64 - m);
+                out[y * n + x] = bilinear_zero(img, n, n, c * u + s * v + m, -s * u + c * v + m);
+            }
+        }
+        out
+    }
+
+    /// A clearly elongated object (eccentricity ≈ 0.6, axis along x) with a bright spot off
+    /// its axis, centred at (`x0`, `y0`).
+    fn long_blob(n: usize, x0: f64, y0: f64) -> Vec<f32> {
+        let mut v = vec![0f32; n * n];
+        for y in 0..n {
+            for x in 0..n {
+                let (dx, dy) = ((x as f64 - x0) / 5.0, (y as f64 - y0) / 5.0);
+                let a = (-(dx * dx / 3.0 + dy * dy / 0.7)).exp();
+                let (ex, ey) = (dx - 0.8, dy + 0.4);
+                let b = 0.5 * (-(ex * ex + ey * ey) * 6.0).exp();
+                v[y * n + x] = (0.9 * a + b).min(1.0) as f32;
+            }
+        }
+        v
+    }
+
+    fn rms(a: &[f32], b: &[f32]) -> f32 {
+        (a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f32>() / a.len() as f32).sqrt()
+    }
+
+    #[test]
+    fn principal_angle_follows_a_rotation_and_snaps_to_the_nearer_axis() {
+        let n = 48;
+        let mid = (n as f64 - 1.0) / 2.0;
+        let base = long_blob(n, mid, mid);
+        let angle = |img: &[f32]| {
+            let (cx, cy, r) = windowed_moments(img, 1, n, n, WINDOW).unwrap();
+            principal_angle(img, 1, n, n, (cx, cy, WINDOW * r)).unwrap()
+        };
+        let (a0, ecc) = angle(&base);
+        assert!(ecc > 0.2, "eccentricity {ecc}");
+        for deg in [-30.0f64, -7.5, 10.0, 40.0] {
+            let (a, e) = angle(&rotated(&base, n, deg));
+            // `rotated` turns the image clockwise on screen (y down) by `deg`: the axis angle
+            // grows by `deg`.
+            let got = (a - a0).to_degrees();
+            assert!((got - deg).abs() < 1.0, "rotated {deg}°: axis moved {got}°");
+            assert!((e - ecc).abs() < 0.02, "eccentricity {e} vs {ecc}");
+        }
+        // 50° and −40° are the same axis modulo 90°: the snapped angle is −40°.
+        let (a, _) = angle(&rotated(&base, n, 50.0));
+        assert!(
+            ((a - a0).to_degrees() + 40.0).abs() < 1.0,
+            "{}",
+            a.to_degrees()
+        );
+        // An isotropic Gaussian has no axis: eccentricity ≈ 0.
+        let round: Vec<f32> = (0..n * n)
+            .map(|p| {
+                let (x, y) = ((p % n) as f64 - mid, (p / n) as f64 - mid);
+                (-(x * x + y * y) / 50.0).exp() as f32
+            })
+            .collect();
+        assert!(angle(&round).1 < 0.01, "{}", angle(&round).1);
+        assert!(principal_angle(&vec![0f32; n * n], 1, n, n, (mid, mid, 5.0)).is_none());
+        assert!(principal_angle(&base[1..], 1, n, n, (mid, mid, 5.0)).is_none());
+    }
+
+    #[test]
+    fn axes_canonicalization_takes_out_a_small_rotation_and_leaves_round_objects_alone() {
+        let n = 48;
+        let base = long_blob(n, 22.0, 25.0);
+        let axes = canonicalized(Canon::Axes, &base, 1, n, n);
+        for deg in [-12.0, -7.5, 7.5, 15.0] {
+            let turned = rotated(&base, n, deg);
+            let with_axes = rms(&canonicalized(Canon::Axes, &turned, 1, n, n), &axes);
+            let windowed = rms(
+                &canonicalized(Canon::Windowed, &turned, 1, n, n),
+                &canonicalized(Canon::Windowed, &base, 1, n, n),
+            );
+            assert!(
+                with_axes < 0.01 && with_axes < windowed / 4.0,
+                "{deg}°: rms {with_axes} with axes, {windowed} without"
+            );
+        }
+        // A nearly isotropic object is not rotated: axes = windowed.
+        let mid = (n as f64 - 1.0) / 2.0;
+        let round: Vec<f32> = (0..n * n)
+            .map(|p| {
+                let (x, y) = ((p % n) as f64 - mid, (p / n) as f64 - mid);
+                (-(x * x / 49.0 + y * y / 50.0)).exp() as f32
+            })
+            .collect();
+        let d = max_diff(
+            &canonicalized(Canon::Axes, &round, 1, n, n),
+            &canonicalized(Canon::Windowed, &round, 1, n, n),
+        );
+        assert!(d < 0.02, "max difference {d}");
+        let blank = vec![0f32; n * n];
+        assert_eq!(canonicalized(Canon::Axes, &blank, 1, n, n), blank);
     }
 
     #[test]

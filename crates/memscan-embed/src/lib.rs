@@ -29,6 +29,7 @@ mod pixel;
 mod prefetch;
 pub mod sample;
 pub mod train;
+pub mod views;
 
 pub use backbone::{to_rgb_planes, Arch, Backbone};
 pub use cnn::CnnEmbedder;

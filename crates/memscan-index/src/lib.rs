@@ -14,6 +14,8 @@
 //!   candidates are re-ranked exactly, plus an exact side list of the points the graph does not
 //!   reach; savable to and loadable from a directory. See [`hnsw`]. [`auto_threshold`] is the
 //!   base size from which it beats exact search on the reference machine.
+//! - [`ViewIndex`]: several views (e.g. crops) per base image, searched per image with the
+//!   minimum distance over its views. See [`views`].
 //! - [`verify_recall`]: recall@1 / recall@k ([`Recall`]) of one index against another.
 //! - [`Neighbours`]: the `n_queries × k` result table (base indices and **true Euclidean
 //!   distances**, never squared), each row ascending by `(distance, index)`.
@@ -56,6 +58,7 @@ pub mod graph_distance;
 pub mod hnsw;
 mod neighbours;
 mod recall;
+pub mod views;
 
 use ndarray::ArrayView2;
 use serde::Serialize;
@@ -68,6 +71,7 @@ pub use hnsw::{
 };
 pub use neighbours::Neighbours;
 pub use recall::{verify_recall, Recall};
+pub use views::ViewIndex;
 
 /// Which base points a search must not return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

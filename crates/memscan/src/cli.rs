@@ -146,6 +146,7 @@ pub enum CanonArg {
     Off,
     Moments,
     Windowed,
+    Axes,
 }
 
 /// Nearest-neighbour search methods.
@@ -498,6 +499,7 @@ pub fn train_embedder(a: &TrainEmbedderArgs) -> Result<ExitCode> {
         CanonArg::Off => memscan_embed::canon::Canon::Off,
         CanonArg::Moments => memscan_embed::canon::Canon::Moments,
         CanonArg::Windowed => memscan_embed::canon::Canon::Windowed,
+        CanonArg::Axes => memscan_embed::canon::Canon::Axes,
     };
     cfg.seed = a.seed;
     cfg.epochs = a
