@@ -162,7 +162,8 @@ impl Config {
     /// (`examples/copy_recall.rs`; reports/reference/embedders-cnn.md), and so was the
     /// windowed moment canonicalization of the input ([`Canon::Windowed`]), which took the
     /// recall of shifted copies from ~0.01 to 1.0 and of crop-resized ones from 0 to
-    /// 0.54 (CT) / 0.90 (MR).
+    /// 0.54 (CT) / 0.90 (MR). Its principal-axis rotation ([`Canon::Axes`], the default
+    /// since) took rotated Fashion-MNIST copies from 0.60 to 0.97 at the default schedule.
     pub fn small(in_channels: usize, size: usize) -> Self {
         Config {
             in_channels,
@@ -175,7 +176,7 @@ impl Config {
             pool: Pool::Gem,
             proj: 128,
             smooth: smooth_passes(size),
-            canon: Canon::Windowed,
+            canon: Canon::Axes,
         }
     }
 
@@ -974,7 +975,7 @@ mod tests {
         old.as_object_mut().unwrap().remove("canon");
         let back: Config = serde_json::from_value(old).unwrap();
         assert_eq!(back.canon, Canon::Off);
-        assert_eq!(Config::small(1, 32).canon, Canon::Windowed);
+        assert_eq!(Config::small(1, 32).canon, Canon::Axes);
         let info = e.info();
         assert_eq!(info.dim, 32);
         assert_eq!(info.params["weights_sha256"].as_str().unwrap().len(), 64);

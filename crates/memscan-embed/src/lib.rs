@@ -105,14 +105,36 @@ pub fn embed_all(
     stage: &str,
     reporter: &dyn Reporter,
 ) -> Result<Array2<f32>, Error> {
+    embed_generated(
+        embedder,
+        images.len(),
+        &|i| std::borrow::Cow::Borrowed(&images[i]),
+        stage,
+        reporter,
+    )
+}
+
+/// [`embed_all`] of the `n` images `make(0..n)`, each made when its batch is embedded, so
+/// that only the batches in flight are held in memory (e.g. the crop views of a training
+/// set, [`views::embed_crop_views`]).
+pub fn embed_generated<'a>(
+    embedder: &dyn Embedder,
+    n: usize,
+    make: &(dyn Fn(usize) -> std::borrow::Cow<'a, Image> + Sync),
+    stage: &str,
+    reporter: &dyn Reporter,
+) -> Result<Array2<f32>, Error> {
     let dim = embedder.dim();
     let batch = embedder.batch_size().max(1);
-    reporter.start(stage, images.len() as u64);
-    let refs: Vec<&Image> = images.iter().collect();
-    let batches: Result<Vec<Array2<f32>>, Error> = refs
-        .par_chunks(batch)
-        .map(|chunk| {
-            let emb = embedder.embed_batch(chunk)?;
+    reporter.start(stage, n as u64);
+    let starts: Vec<usize> = (0..n).step_by(batch).collect();
+    let batches: Result<Vec<Array2<f32>>, Error> = starts
+        .par_iter()
+        .map(|&start| {
+            let owned: Vec<std::borrow::Cow<'a, Image>> =
+                (start..(start + batch).min(n)).map(make).collect();
+            let chunk: Vec<&Image> = owned.iter().map(|c| c.as_ref()).collect();
+            let emb = embedder.embed_batch(&chunk)?;
             if emb.dim() != (chunk.len(), dim) {
                 return Err(Error::Shape {
                     expected: (chunk.len(), dim),
@@ -124,7 +146,7 @@ pub fn embed_all(
         })
         .collect();
     reporter.finish();
-    let mut out = Array2::<f32>::zeros((images.len(), dim));
+    let mut out = Array2::<f32>::zeros((n, dim));
     for (rows, emb) in out.axis_chunks_iter_mut(Axis(0), batch).zip(batches?) {
         let mut rows = rows;
         rows.assign(&emb);

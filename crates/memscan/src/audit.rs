@@ -9,7 +9,7 @@ use memscan_embed::{
     embed_all, train as cnn_train, Backbone, CnnEmbedder, EfficientNetLite0, Embedder,
     PixelEmbedder,
 };
-use memscan_index::{verify_recall, ExactIndex, Exclude, HnswIndex, Index, Neighbours};
+use memscan_index::{verify_recall, ExactIndex, Exclude, HnswIndex, Index, Neighbours, ViewIndex};
 use memscan_io::{ImageSet, Reporter};
 use memscan_metrics::{copies, copy_rate, profile, ratio};
 use memscan_report::{
@@ -212,6 +212,9 @@ pub(crate) struct Ingested {
     pub space: String,
     /// Cache lookups so far.
     pub cache: Vec<crate::cache::Record>,
+    /// Embeddings of the training images' crop views, view-major
+    /// ([`memscan_embed::views::embed_crop_views`]), when [`crate::Views`] asks for them.
+    pub train_views: Option<Array2<f32>>,
 }
 
 /// `--reference` without `--holdout` is a usage error.
@@ -349,15 +352,20 @@ fn ingest_images(
     );
     let mut records: Vec<Record> = model_record.into_iter().collect();
     let cache = cfg.cache.as_ref().filter(|_| embedder.cache_embeddings());
-    let mut cached = |role: &'static str, set: &ImageSet, timer: &mut Timer| {
+    // Looks `role`'s embeddings up under `hash` (content of what is embedded) and the space,
+    // else computes and stores them.
+    let mut cached = |role: &'static str,
+                      hash: &str,
+                      ids: &[String],
+                      compute: &dyn Fn(&mut Timer) -> Result<Array2<f32>, Error>,
+                      timer: &mut Timer| {
         let Some(cache) = cache else {
-            return embed(role, set, timer);
+            return compute(timer);
         };
-        let key = crate::cache::key("embeddings", &[&set.hash, &space]);
-        let ids = ids(set);
+        let key = crate::cache::key("embeddings", &[hash, &space]);
         let path = cache.embeddings_dir(&key).display().to_string();
         let outcome = match timer.time(&format!("cache: read {role} embeddings"), || {
-            cache.load_embeddings(&key, &ids)
+            cache.load_embeddings(&key, ids)
         }) {
             Lookup::Hit(e) => {
                 records.push(Record {
@@ -376,9 +384,9 @@ fn ingest_images(
                 "rebuilt"
             }
         };
-        let e = embed(role, set, timer)?;
+        let e = compute(timer)?;
         let outcome = match timer.time(&format!("cache: write {role} embeddings"), || {
-            cache.store_embeddings(&key, e.view(), &ids)
+            cache.store_embeddings(&key, e.view(), ids)
         }) {
             Ok(()) => outcome,
             Err(err) => {
@@ -396,15 +404,44 @@ fn ingest_images(
         });
         Ok(e)
     };
-    let e_train = cached("train", &train, timer)?;
+    let mut real = |role: &'static str, set: &ImageSet, timer: &mut Timer| {
+        cached(role, &set.hash, &ids(set), &|t| embed(role, set, t), timer)
+    };
+    let e_train = real("train", &train, timer)?;
     let e_syn = embed("synthetic", &synthetic, timer)?;
     let e_hold = match &holdout {
-        Some(h) => Some(cached("holdout", h, timer)?),
+        Some(h) => Some(real("holdout", h, timer)?),
         None => None,
     };
     let e_ref = match &reference {
-        Some(r) => Some(cached("reference", r, timer)?),
+        Some(r) => Some(real("reference", r, timer)?),
         None => None,
+    };
+    let train_views = if cfg.index.views.crops(&cfg.embed.kind, train.images.len()) {
+        let role = "train crop views";
+        let view_ids: Vec<String> = (0..memscan_embed::views::CROP_VIEWS)
+            .flat_map(|v| {
+                train
+                    .images
+                    .iter()
+                    .map(move |i| format!("{}#crop{v}", i.id))
+            })
+            .collect();
+        let compute = |t: &mut Timer| {
+            t.time(&format!("embed {role}"), || {
+                memscan_embed::views::embed_crop_views(
+                    embedder.as_ref(),
+                    &train.images,
+                    &format!("embed {role}"),
+                    reporter,
+                )
+                .map_err(|source| Error::Embed { role, source })
+            })
+        };
+        let hash = format!("{} crop views v1", train.hash);
+        Some(cached(role, &hash, &view_ids, &compute, timer)?)
+    } else {
+        None
     };
 
     let role = |set: ImageSet, e: Array2<f32>| RoleInput {
@@ -423,6 +460,7 @@ fn ingest_images(
         absent: BTreeMap::new(),
         space,
         cache: records,
+        train_views,
     })
 }
 
@@ -456,6 +494,7 @@ impl Audit {
             absent: ingest_absent,
             space,
             cache: mut cache_records,
+            train_views,
         } = ingested;
         absent.extend(ingest_absent);
         let is_features = cfg.features.is_some();
@@ -482,11 +521,19 @@ impl Audit {
         let n_train = e_train.nrows();
 
         // --- neighbours -----------------------------------------------------------------
+        // With crop views the index holds every training image and then each of its views,
+        // view-major, and answers per training image (`ViewIndex`).
+        let gallery: Option<Array2<f32>> = train_views.map(|v| {
+            ndarray::concatenate(ndarray::Axis(0), &[e_train.view(), v.view()])
+                .expect("views have the training embeddings' width")
+        });
+        let base = gallery.as_ref().unwrap_or(&e_train);
+        let views_per_image = base.nrows() / n_train.max(1);
         let use_hnsw = match cfg.index.kind {
             IndexKind::Exact => false,
             IndexKind::Hnsw => true,
             IndexKind::Auto => {
-                e_train.nrows() >= memscan_index::auto_threshold(cfg.index.hnsw.deterministic)
+                base.nrows() >= memscan_index::auto_threshold(cfg.index.hnsw.deterministic)
             }
         };
         let index_err = |source| Error::Index {
@@ -496,15 +543,15 @@ impl Audit {
         let train_index: Box<dyn Index> = if use_hnsw {
             let mut h = cfg.index.hnsw;
             if cfg.index.ef_search_by_size {
-                h.ef_search = memscan_index::default_ef_search(n_train);
+                h.ef_search = memscan_index::default_ef_search(base.nrows());
             }
             if cfg.index.m_by_size {
-                h.m = memscan_index::default_m(n_train);
+                h.m = memscan_index::default_m(base.nrows());
             }
             let h = &h;
             let cached = cfg.cache.as_ref().map(|c| {
                 let params = format!(
-                    "m={} ef_construction={} deterministic={}",
+                    "m={} ef_construction={} deterministic={} views={views_per_image}",
                     h.m, h.ef_construction, h.deterministic
                 );
                 let key = crate::cache::key("hnsw", &[&train_input.content_hash, &space, &params]);
@@ -513,7 +560,7 @@ impl Audit {
             let mut outcome = None;
             if let Some((c, key)) = &cached {
                 match timer.time("cache: read train hnsw", || {
-                    c.load_hnsw(key, e_train.view(), h)
+                    c.load_hnsw(key, base.view(), h)
                 }) {
                     Lookup::Hit(index) => outcome = Some(("hit", Some(index))),
                     Lookup::Miss => outcome = Some(("miss", None)),
@@ -532,7 +579,7 @@ impl Audit {
             let index = match outcome.as_mut().and_then(|o| o.1.take()) {
                 Some(index) => index,
                 None => timer.time("index train (hnsw)", || {
-                    HnswIndex::build(e_train.view(), h).map_err(index_err)
+                    HnswIndex::build(base.view(), h).map_err(index_err)
                 })?,
             };
             if let (Some((c, key)), Some((mut o, _))) = (&cached, outcome) {
@@ -556,20 +603,33 @@ impl Audit {
             Box::new(index) as Box<dyn Index>
         } else {
             timer.time("index train", || {
-                ExactIndex::new(e_train.view())
+                ExactIndex::new(base.view())
                     .map(|i| Box::new(i) as Box<dyn Index>)
                     .map_err(index_err)
             })?
         };
+        let train_index: Box<dyn Index> = if views_per_image > 1 {
+            Box::new(ViewIndex::new(train_index, n_train, views_per_image).map_err(index_err)?)
+        } else {
+            train_index
+        };
         let mut index_json = serde_json::to_value(train_index.info()).expect("index info");
         index_json["requested"] = serde_json::to_value(cfg.index.kind).expect("kind");
+        // Rows per training image: 1, or the image and its crop views (`--views`).
+        index_json["views_per_image"] = views_per_image.into();
         if use_hnsw && cfg.index.verify_recall > 0 {
             let recall = timer.time("verify recall", || {
-                let exact = ExactIndex::new(e_train.view()).map_err(index_err)?;
-                let k = 2.min(e_train.nrows());
+                let exact: Box<dyn Index> =
+                    Box::new(ExactIndex::new(base.view()).map_err(index_err)?);
+                let exact = if views_per_image > 1 {
+                    Box::new(ViewIndex::new(exact, n_train, views_per_image).map_err(index_err)?)
+                } else {
+                    exact
+                };
+                let k = 2.min(n_train);
                 verify_recall(
                     train_index.as_ref(),
-                    &exact,
+                    exact.as_ref(),
                     e_syn.view(),
                     cfg.index.verify_recall,
                     k,

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use memscan::{
     Audit, AuditConfig, Budget, CnnTrainConfig, EmbedConfig, EmbedderKind, GroupBy, IndexConfig,
-    IndexKind,
+    IndexKind, Views,
 };
 use memscan_io::{Axis, BadInputPolicy, IoConfig, SliceSelect};
 use std::path::PathBuf;
@@ -149,6 +149,17 @@ pub enum CanonArg {
     Axes,
 }
 
+/// Views of the training images (see `memscan::config::Views`).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ViewsArg {
+    /// Crops for the cnn embedder up to 20,000 training images, else none.
+    Auto,
+    /// Each training image once.
+    None,
+    /// Each training image and 32 crops of it.
+    Crops,
+}
+
 /// Nearest-neighbour search methods.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum IndexArg {
@@ -194,6 +205,12 @@ pub struct AuditArgs {
     /// Nearest-neighbour search.
     #[arg(long, value_enum, default_value_t = IndexArg::Exact)]
     pub index: IndexArg,
+    /// Views of each training image a synthetic (and holdout) image is compared with:
+    /// `crops` adds 32 crops (two sides on a 4 × 4 grid) and takes the smallest distance,
+    /// which finds crop-resized copies; `auto` (default) uses them for the cnn embedder up
+    /// to 20,000 training images.
+    #[arg(long, value_enum, default_value_t = ViewsArg::Auto)]
+    pub views: ViewsArg,
     /// HNSW: links per node, 2..=255 (default: 16 below 250,000 training images, 24 from
     /// there, where 16 was measured to miss planted near-copies).
     #[arg(long = "hnsw-m")]
@@ -460,10 +477,11 @@ pub struct TrainEmbedderArgs {
     /// Continue after the last finished epoch saved in --out.
     #[arg(long)]
     pub resume: bool,
-    /// Canonicalization of every input before the network: `windowed` (default: centroid
-    /// centred, radius of gyration to a quarter of the side, for objects on a dark background
-    /// such as scans), `moments` (the same without the window) or `off` (natural photos).
-    #[arg(long, value_enum, default_value_t = CanonArg::Windowed)]
+    /// Canonicalization of every input before the network: `axes` (default: centroid
+    /// centred, radius of gyration to a quarter of the side, principal axis turned to the
+    /// nearer image axis, for objects on a dark background such as scans), `windowed` (the
+    /// same without the rotation), `moments` (nor the window) or `off` (natural photos).
+    #[arg(long, value_enum, default_value_t = CanonArg::Axes)]
     pub canon: CanonArg,
     /// Skip unreadable input files instead of failing.
     #[arg(long)]
@@ -704,6 +722,11 @@ pub fn audit_config(
             IndexArg::Exact => IndexKind::Exact,
             IndexArg::Hnsw => IndexKind::Hnsw,
             IndexArg::Auto => IndexKind::Auto,
+        },
+        views: match a.views {
+            ViewsArg::Auto => Views::Auto,
+            ViewsArg::None => Views::None,
+            ViewsArg::Crops => Views::Crops,
         },
         hnsw: memscan_index::HnswConfig {
             m: a.hnsw_m.unwrap_or(memscan_index::HnswConfig::default().m),

@@ -124,9 +124,42 @@ pub enum IndexKind {
     Auto,
 }
 
+/// Which views of every training image the copy search compares with
+/// (`memscan_embed::views`, `memscan_index::ViewIndex`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Views {
+    /// `crops` for the `cnn` embedder up to [`VIEWS_AUTO_MAX_TRAIN`] training images, else
+    /// `none`.
+    #[default]
+    Auto,
+    /// Each training image once.
+    None,
+    /// Each training image and its [`memscan_embed::views::CROP_VIEWS`] crops; the distance
+    /// to a training image is the smallest over them.
+    Crops,
+}
+
+/// Largest training set for which `--views auto` adds crop views: 33 rows per training
+/// image make the index 33 times larger.
+pub const VIEWS_AUTO_MAX_TRAIN: usize = 20_000;
+
+impl Views {
+    /// Whether crop views are used for `n_train` training images embedded by `embedder`.
+    pub fn crops(self, embedder: &EmbedderKind, n_train: usize) -> bool {
+        match self {
+            Views::None => false,
+            Views::Crops => true,
+            Views::Auto => embedder.name() == "cnn" && n_train <= VIEWS_AUTO_MAX_TRAIN,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IndexConfig {
     pub kind: IndexKind,
+    /// Views of each training image searched ([`Views`]).
+    pub views: Views,
     /// Graph parameters when HNSW is used.
     pub hnsw: memscan_index::HnswConfig,
     /// `hnsw.ef_search` was not chosen by the user: the audit replaces it with

@@ -546,6 +546,7 @@ pub(crate) fn ingest(
         absent,
         space,
         cache: Vec::new(),
+        train_views: None,
     })
 }
 

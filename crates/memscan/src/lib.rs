@@ -27,7 +27,7 @@ pub use audit::{make_embedder, Audit};
 pub use budget::{Budget, Comparison};
 pub use config::{
     default_weights, AuditConfig, CnnTrainConfig, EmbedConfig, EmbedderKind, FeaturesConfig,
-    IndexConfig, IndexKind, MetricsConfig, EFFICIENTNET_LITE0_WEIGHTS,
+    IndexConfig, IndexKind, MetricsConfig, Views, EFFICIENTNET_LITE0_WEIGHTS, VIEWS_AUTO_MAX_TRAIN,
 };
 pub use error::Error;
 pub use gallery::{DIFF_GAIN, GALLERY_SIZE, THUMBNAIL_MAX};

@@ -1,7 +1,7 @@
 //! The `cnn` embedder through the binary: `train-embedder`, `scan --embedder cnn:DIR` and
 //! `scan --embedder cnn --train-embedder` with its model cache.
 
-use crate::util::{memscan, stderr, summary};
+use crate::util::{csv_rows, memscan, stderr, summary};
 use memscan_datasets::{render, PatientParams, PhantomKind};
 use std::path::{Path, PathBuf};
 
@@ -83,7 +83,7 @@ fn train_embedder_then_scan_with_the_model() {
         serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["size"], 16);
     assert_eq!(
-        cfg["canon"], "windowed",
+        cfg["canon"], "axes",
         "the default canonicalization is recorded"
     );
 
@@ -95,6 +95,9 @@ fn train_embedder_then_scan_with_the_model() {
     let s = summary(&out);
     assert_eq!(s["embedder"]["name"], "cnn");
     assert_eq!(s["embedder"]["dim"], 128);
+    // `--views auto`: the cnn searches each training image and its 32 crop views.
+    assert_eq!(s["index"]["views_per_image"], 33, "{}", s["index"]);
+    assert_eq!(s["index"]["n"], 24, "{}", s["index"]);
     assert!(s["embedder"]["normalized"].as_bool().unwrap());
     assert_eq!(
         s["embedder"]["params"]["weights_sha256"]
@@ -210,4 +213,91 @@ fn train_embedder_flag_trains_once_and_caches_by_training_set() {
     let o = run(&args);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--train-embedder"), "{}", stderr(&o));
+}
+
+/// A float32 `.npy` batch of the given `SIDE × SIDE` images.
+fn images_npy(path: &Path, imgs: &[Vec<f32>], side: usize) {
+    use ndarray_npy::WriteNpyExt;
+    let flat: Vec<f32> = imgs.concat();
+    let a = ndarray::Array3::from_shape_vec((imgs.len(), side, side), flat).unwrap();
+    a.write_npy(std::fs::File::create(path).unwrap()).unwrap();
+}
+
+#[test]
+fn crop_views_find_crop_resized_copies_that_whole_images_miss() {
+    use memscan_datasets::CopyTransform;
+    use rand::SeedableRng;
+    const SIDE: usize = 32;
+    let phantom = |seed: u64| {
+        let p = PatientParams::sample(PhantomKind::ALL[(seed % 3) as usize], seed);
+        render(&p, 0.5, SIDE as u32, seed)
+    };
+    let train: Vec<Vec<f32>> = (0..40).map(phantom).collect();
+    let hold: Vec<Vec<f32>> = (1000..1040).map(phantom).collect();
+    // 10 crop-resized copies (80 % crops at random positions) of training images 0..10,
+    // then 10 novel phantoms.
+    let mut syn: Vec<Vec<f32>> = (0..10)
+        .map(|i| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(77 + i as u64);
+            CopyTransform::CropResize.apply(&train[i], SIDE as u32, 0.5, &mut rng)
+        })
+        .collect();
+    syn.extend((2000..2010).map(phantom));
+    let dir = tempfile::tempdir().unwrap();
+    images_npy(&dir.path().join("train.npy"), &train, SIDE);
+    images_npy(&dir.path().join("hold.npy"), &hold, SIDE);
+    images_npy(&dir.path().join("syn.npy"), &syn, SIDE);
+    let audit = |views: &str| {
+        let out = dir.path().join(format!("out-{views}"));
+        let mut args = scan_args(dir.path(), &out);
+        let at = args.iter().position(|a| a == "--size").unwrap();
+        args[at + 1] = SIDE.to_string();
+        args.extend(["--views".into(), views.into()]);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            summary(&out)["index"]["views_per_image"],
+            if views == "crops" { 33 } else { 1 }
+        );
+        let rows = csv_rows(&out.join("synthetic.csv"));
+        assert_eq!(rows.len(), 20);
+        let found = |r: &std::collections::HashMap<String, String>, i: usize| {
+            r["train"] == format!("train.npy#{i}") && r["copy"] == "true"
+        };
+        let copies = (0..10).filter(|&i| found(&rows[i], i)).count();
+        let top1 = (0..10)
+            .filter(|&i| rows[i]["train"] == format!("train.npy#{i}"))
+            .count();
+        let novel = rows[10..].iter().filter(|r| r["copy"] == "true").count();
+        let d: Vec<f64> = rows[..10]
+            .iter()
+            .map(|r| r["distance"].parse().unwrap())
+            .collect();
+        (top1, copies, novel, d)
+    };
+    // Raw pixels of 32-pixel phantoms (no canonicalization, a 40-image holdout) are a hard
+    // case: the point is what the views change, measured on the same data.
+    let (plain_top1, plain, plain_novel, plain_d) = audit("none");
+    let (views_top1, views, views_novel, views_d) = audit("crops");
+    // Without views the source is rarely the nearest training image; with them it mostly is.
+    assert!(
+        plain_top1 <= 3 && views_top1 >= 6,
+        "source nearest: {plain_top1} of 10 without views, {views_top1} with"
+    );
+    assert!(
+        views > plain,
+        "flagged: {plain} without views, {views} with"
+    );
+    assert_eq!((plain_novel, views_novel), (0, 0), "novel phantoms flagged");
+    // The minimum over views can only lower a distance, and for the copies it does a lot.
+    for (a, b) in views_d.iter().zip(&plain_d) {
+        assert!(a <= b, "{a} > {b}");
+    }
+    let mean = |d: &[f64]| d.iter().sum::<f64>() / d.len() as f64;
+    assert!(
+        mean(&views_d) < 0.6 * mean(&plain_d),
+        "{} vs {}",
+        mean(&views_d),
+        mean(&plain_d)
+    );
 }
