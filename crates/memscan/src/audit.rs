@@ -823,10 +823,53 @@ impl Audit {
             })?),
             None => None,
         };
+        // The privacy metrics (AuthPct, mDCR, identifiability) are defined on one embedding
+        // per training image: with crop views they search a plain index of their own.
+        let plain_index: Option<Box<dyn Index>> = if views_per_image > 1 {
+            Some(timer.time("index train (plain, for privacy metrics)", || {
+                if use_hnsw {
+                    HnswIndex::build(e_train.view(), &cfg.index.hnsw)
+                        .map(|i| Box::new(i) as Box<dyn Index>)
+                        .map_err(index_err)
+                } else {
+                    ExactIndex::new(e_train.view())
+                        .map(|i| Box::new(i) as Box<dyn Index>)
+                        .map_err(index_err)
+                }
+            })?)
+        } else {
+            None
+        };
+        let privacy_index = plain_index.as_deref().unwrap_or(train_index.as_ref());
+        let (p_nn1_syn, p_d1_syn, p_nn_hold) = match &plain_index {
+            Some(plain) => {
+                let nn = timer.time("search synthetic→train (plain)", || {
+                    search(
+                        plain.as_ref(),
+                        &e_syn,
+                        1,
+                        "synthetic → train (plain)",
+                        reporter,
+                    )
+                })?;
+                let hold = match &e_hold {
+                    Some(e) => Some(timer.time("search holdout→train (plain)", || {
+                        search(plain.as_ref(), e, 1, "holdout → train (plain)", reporter)
+                    })?),
+                    None => None,
+                };
+                (
+                    (0..n_syn).map(|i| nn.nearest(i).0 as usize).collect(),
+                    (0..n_syn).map(|i| nn.nearest(i).1).collect(),
+                    hold,
+                )
+            }
+            None => (nn1_syn.clone(), d1_syn.clone(), nn_hold.clone()),
+        };
         let r_train: Option<Vec<f64>> = if n_train >= 2 {
             let nn = timer.time("search train→train", || {
                 reporter.start("train → train", e_train.nrows() as u64);
-                let out = train_index
+                let out = privacy_index
                     .search(e_train.view(), 1, Exclude::SameIndex)
                     .map_err(|source| Error::Index {
                         what: "train → train",
@@ -873,9 +916,10 @@ impl Audit {
             syn_index: &syn_index,
             train_d_syn: &train_d_syn,
             hold_d_syn: hold_d_syn.as_deref(),
-            nn1_syn: &nn1_syn,
-            d1_syn: &d1_syn,
-            nn_hold: nn_hold.as_ref(),
+            nn1_syn: &p_nn1_syn,
+            d1_syn: &p_d1_syn,
+            copy_nn1: &nn1_syn,
+            nn_hold: p_nn_hold.as_ref(),
             r_train: r_train.as_deref(),
             primary_flags: primary_flags.as_deref(),
             groups: groups.as_ref().map(|g| privacy::GroupAssignment {

@@ -93,9 +93,14 @@ pub(crate) struct Context<'a> {
     pub train_d_syn: &'a [f64],
     /// Holdout → nearest synthetic distance.
     pub hold_d_syn: Option<&'a [f64]>,
+    /// Nearest training image of each synthetic image and its distance, one embedding per
+    /// training image (never crop views): AuthPct and mDCR as published.
     pub nn1_syn: &'a [usize],
     pub d1_syn: &'a [f64],
-    /// Holdout → train neighbours.
+    /// Nearest training image of each synthetic image as the copy test searched it (with
+    /// crop views, if any): what `primary_flags` flagged a copy of.
+    pub copy_nn1: &'a [usize],
+    /// Holdout → train neighbours (one embedding per training image).
     pub nn_hold: Option<&'a Neighbours>,
     /// Train → nearest other train distance.
     pub r_train: Option<&'a [f64]>,
@@ -557,7 +562,7 @@ fn group_metrics(
     let copied = match ctx.primary_flags {
         Some(flags) => ab.keep(
             "groups.copied",
-            mgroups::copied_groups(ctx.nn1_syn, flags, &train_g, next as usize),
+            mgroups::copied_groups(ctx.copy_nn1, flags, &train_g, next as usize),
         ),
         None => None,
     };
@@ -589,7 +594,7 @@ fn group_metrics(
         }
     }
     let copied_groups = match ctx.primary_flags {
-        Some(flags) => copied_group_rows(ctx.nn1_syn, flags, g),
+        Some(flags) => copied_group_rows(ctx.copy_nn1, flags, g),
         None => Vec::new(),
     };
     Ok(GroupMetrics {

@@ -255,10 +255,17 @@ fn crop_views_find_crop_resized_copies_that_whole_images_miss() {
         args.extend(["--views".into(), views.into()]);
         let o = run(&args);
         assert!(o.status.success(), "{}", stderr(&o));
+        let s = summary(&out);
         assert_eq!(
-            summary(&out)["index"]["views_per_image"],
+            s["index"]["views_per_image"],
             if views == "crops" { 33 } else { 1 }
         );
+        // The privacy metrics are defined on one embedding per image: views leave them be.
+        let privacy: Vec<serde_json::Value> = ["authpct", "mdcr", "identifiability", "mia", "dcr"]
+            .iter()
+            .map(|k| s["metrics"][k].clone())
+            .collect();
+        assert!(privacy.iter().all(|v| !v.is_null()), "{privacy:?}");
         let rows = csv_rows(&out.join("synthetic.csv"));
         assert_eq!(rows.len(), 20);
         let found = |r: &std::collections::HashMap<String, String>, i: usize| {
@@ -273,12 +280,13 @@ fn crop_views_find_crop_resized_copies_that_whole_images_miss() {
             .iter()
             .map(|r| r["distance"].parse().unwrap())
             .collect();
-        (top1, copies, novel, d)
+        (top1, copies, novel, d, privacy)
     };
     // Raw pixels of 32-pixel phantoms (no canonicalization, a 40-image holdout) are a hard
     // case: the point is what the views change, measured on the same data.
-    let (plain_top1, plain, plain_novel, plain_d) = audit("none");
-    let (views_top1, views, views_novel, views_d) = audit("crops");
+    let (plain_top1, plain, plain_novel, plain_d, plain_privacy) = audit("none");
+    let (views_top1, views, views_novel, views_d, views_privacy) = audit("crops");
+    assert_eq!(plain_privacy, views_privacy);
     // Without views the source is rarely the nearest training image; with them it mostly is.
     assert!(
         plain_top1 <= 3 && views_top1 >= 6,
