@@ -21,7 +21,7 @@ use memscan_datasets::{build, CopyTransform, DatasetSpec};
 use memscan_embed::canon::{canonicalized, Canon};
 use memscan_embed::cnn::{Config, Pool};
 use memscan_embed::train::{train, TrainConfig};
-use memscan_embed::views::{crop_resized, crop_view};
+use memscan_embed::views::{crop_resized, view};
 use memscan_embed::{embed_all, CnnEmbedder, PixelEmbedder};
 use memscan_io::{Image, NoReporter};
 use ndarray::Array2;
@@ -69,7 +69,7 @@ fn nearest(q: &Array2<f32>, base: &Array2<f32>) -> Vec<(f64, usize)> {
         .collect()
 }
 
-/// The training set and its views as `gallery=` says: `views` (the library's crop views,
+/// The training set and its views as `gallery=` says: `views` (the library's views,
 /// as `scan --views crops`) or `crops:SIDE[:K]` joined by `+` (SIDE-fraction crops at the
 /// four corners and the centre, or on a K × K grid). Row `k·n_train + i` of the result is a
 /// view of training image `i`.
@@ -77,8 +77,8 @@ fn gallery(train: &[Vec<f32>], n: usize, spec: Option<&str>) -> Vec<Vec<f32>> {
     let imgs = images(train, n, "g");
     let mut out = train.to_vec();
     if spec == Some("views") {
-        for v in 0..memscan_embed::views::CROP_VIEWS {
-            out.extend(imgs.iter().map(|t| crop_view(t, v).pixels));
+        for v in 0..memscan_embed::views::VIEWS {
+            out.extend(imgs.iter().map(|t| view(t, v).pixels));
         }
         return out;
     }

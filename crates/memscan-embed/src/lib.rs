@@ -116,7 +116,7 @@ pub fn embed_all(
 
 /// [`embed_all`] of the `n` images `make(0..n)`, each made when its batch is embedded, so
 /// that only the batches in flight are held in memory (e.g. the crop views of a training
-/// set, [`views::embed_crop_views`]).
+/// set, [`views::embed_views`]).
 pub fn embed_generated<'a>(
     embedder: &dyn Embedder,
     n: usize,

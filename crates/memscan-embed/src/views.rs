@@ -21,8 +21,39 @@ use std::borrow::Cow;
 pub const CROP_SIDES: [f32; 2] = [0.85, 0.75];
 /// Crop positions per side and axis: a `GRID × GRID` grid from one corner to the other.
 pub const CROP_GRID: usize = 4;
-/// Crop views per training image (not counting the image itself).
+/// Crop views per training image.
 pub const CROP_VIEWS: usize = CROP_SIDES.len() * CROP_GRID * CROP_GRID;
+/// Views per training image (not counting the image itself): the crops, then the mirror
+/// image (a horizontally flipped copy then matches exactly, whatever the network learned).
+pub const VIEWS: usize = CROP_VIEWS + 1;
+
+/// View `v < VIEWS` of `img`: [`crop_view`] for `v < CROP_VIEWS`, else the horizontal mirror
+/// (id `img.id#mirror`).
+pub fn view(img: &Image, v: usize) -> Image {
+    if v < CROP_VIEWS {
+        return crop_view(img, v);
+    }
+    assert_eq!(v, CROP_VIEWS, "view {v} of {VIEWS}");
+    let (h, w) = (img.height, img.width);
+    let mut pixels = img.pixels.clone();
+    for row in pixels.chunks_mut(w.max(1)).take(img.channels * h) {
+        row.reverse();
+    }
+    Image {
+        id: view_id(&img.id, v),
+        pixels,
+        ..img.clone()
+    }
+}
+
+/// The id of view `v` of the image with id `id`: `id#crop{v}` or `id#mirror`.
+pub fn view_id(id: &str, v: usize) -> String {
+    if v < CROP_VIEWS {
+        format!("{id}#crop{v}")
+    } else {
+        format!("{id}#mirror")
+    }
+}
 
 /// The crop of view `v < CROP_VIEWS`: `(side, fx, fy)`, with the crop's top-left corner at
 /// `(fx·(1 − side)·width, fy·(1 − side)·height)`.
@@ -40,7 +71,7 @@ pub fn crop_view_params(v: usize) -> (f32, f32, f32) {
 pub fn crop_view(img: &Image, v: usize) -> Image {
     let (side, fx, fy) = crop_view_params(v);
     let mut out = crop_resized(img, side, fx, fy);
-    out.id = format!("{}#crop{v}", img.id);
+    out.id = view_id(&img.id, v);
     out
 }
 
@@ -80,10 +111,10 @@ pub fn crop_resized(img: &Image, side: f32, fx: f32, fy: f32) -> Image {
     }
 }
 
-/// The embeddings of the [`CROP_VIEWS`] crop views of every image, view-major: row
-/// `v·n + i` is [`crop_view`]`(&images[i], v)`. The views are made batch by batch, so memory
-/// holds the output and the batches in flight, never all views at once.
-pub fn embed_crop_views(
+/// The embeddings of the [`VIEWS`] views of every image, view-major: row `v·n + i` is
+/// [`view`]`(&images[i], v)`. The views are made batch by batch, so memory holds the output
+/// and the batches in flight, never all views at once.
+pub fn embed_views(
     embedder: &dyn Embedder,
     images: &[Image],
     stage: &str,
@@ -92,8 +123,8 @@ pub fn embed_crop_views(
     let n = images.len();
     embed_generated(
         embedder,
-        CROP_VIEWS * n,
-        &|p| Cow::Owned(crop_view(&images[p % n], p / n)),
+        VIEWS * n,
+        &|p| Cow::Owned(view(&images[p % n], p / n)),
         stage,
         reporter,
     )
@@ -117,6 +148,26 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn the_last_view_is_the_mirror_image() {
+        let img = ramp(2, 3, 4);
+        let m = view(&img, CROP_VIEWS);
+        assert_eq!(m.id, "a.png#mirror");
+        assert_eq!(
+            (m.channels, m.height, m.width, &m.hash),
+            (2, 3, 4, &img.hash)
+        );
+        for ch in 0..2 {
+            for y in 0..3 {
+                for x in 0..4 {
+                    let at = |i: &Image, x: usize| i.pixels[ch * 12 + y * 4 + x];
+                    assert_eq!(at(&m, x), at(&img, 3 - x));
+                }
+            }
+        }
+        assert_eq!(view(&img, 3).id, "a.png#crop3");
     }
 
     #[test]
@@ -167,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn crop_view_embeddings_are_view_major_and_match_one_by_one() {
+    fn view_embeddings_are_view_major_and_match_one_by_one() {
         let pe = crate::PixelEmbedder::new(1, 8).unwrap();
         let imgs: Vec<Image> = (0..3)
             .map(|k| {
@@ -178,11 +229,11 @@ mod tests {
                 r
             })
             .collect();
-        let e = embed_crop_views(&pe, &imgs, "views", &memscan_io::NoReporter).unwrap();
-        assert_eq!(e.dim(), (CROP_VIEWS * 3, 64));
-        for (v, i) in [(0, 0), (0, 2), (7, 1), (31, 2)] {
-            let one = crate::embed_all(&pe, &[crop_view(&imgs[i], v)], "", &memscan_io::NoReporter)
-                .unwrap();
+        let e = embed_views(&pe, &imgs, "views", &memscan_io::NoReporter).unwrap();
+        assert_eq!(e.dim(), (VIEWS * 3, 64));
+        for (v, i) in [(0, 0), (0, 2), (7, 1), (31, 2), (32, 1)] {
+            let one =
+                crate::embed_all(&pe, &[view(&imgs[i], v)], "", &memscan_io::NoReporter).unwrap();
             assert_eq!(e.row(v * 3 + i), one.row(0), "view {v} of image {i}");
         }
     }

@@ -212,8 +212,8 @@ pub(crate) struct Ingested {
     pub space: String,
     /// Cache lookups so far.
     pub cache: Vec<crate::cache::Record>,
-    /// Embeddings of the training images' crop views, view-major
-    /// ([`memscan_embed::views::embed_crop_views`]), when [`crate::Views`] asks for them.
+    /// Embeddings of the training images' views (crops and mirror), view-major
+    /// ([`memscan_embed::views::embed_views`]), when [`crate::Views`] asks for them.
     pub train_views: Option<Array2<f32>>,
 }
 
@@ -418,7 +418,7 @@ fn ingest_images(
         None => None,
     };
     let train_views = if cfg.index.views.crops(&cfg.embed.kind, train.images.len()) {
-        let role = "train crop views";
+        let role = "train views";
         let view_ids: Vec<String> = (0..memscan_embed::views::CROP_VIEWS)
             .flat_map(|v| {
                 train
@@ -429,7 +429,7 @@ fn ingest_images(
             .collect();
         let compute = |t: &mut Timer| {
             t.time(&format!("embed {role}"), || {
-                memscan_embed::views::embed_crop_views(
+                memscan_embed::views::embed_views(
                     embedder.as_ref(),
                     &train.images,
                     &format!("embed {role}"),
@@ -438,7 +438,7 @@ fn ingest_images(
                 .map_err(|source| Error::Embed { role, source })
             })
         };
-        let hash = format!("{} crop views v1", train.hash);
+        let hash = format!("{} views v1", train.hash);
         Some(cached(role, &hash, &view_ids, &compute, timer)?)
     } else {
         None
@@ -521,7 +521,7 @@ impl Audit {
         let n_train = e_train.nrows();
 
         // --- neighbours -----------------------------------------------------------------
-        // With crop views the index holds every training image and then each of its views,
+        // With views (crops and mirror) the index holds every training image and then each of its views,
         // view-major, and answers per training image (`ViewIndex`).
         let gallery: Option<Array2<f32>> = train_views.map(|v| {
             ndarray::concatenate(ndarray::Axis(0), &[e_train.view(), v.view()])
@@ -615,7 +615,7 @@ impl Audit {
         };
         let mut index_json = serde_json::to_value(train_index.info()).expect("index info");
         index_json["requested"] = serde_json::to_value(cfg.index.kind).expect("kind");
-        // Rows per training image: 1, or the image and its crop views (`--views`).
+        // Rows per training image: 1, or the image and its views (`--views`).
         index_json["views_per_image"] = views_per_image.into();
         if use_hnsw && cfg.index.verify_recall > 0 {
             let recall = timer.time("verify recall", || {
@@ -824,7 +824,7 @@ impl Audit {
             None => None,
         };
         // The privacy metrics (AuthPct, mDCR, identifiability) are defined on one embedding
-        // per training image: with crop views they search a plain index of their own.
+        // per training image: with views they search a plain index of their own.
         let plain_index: Option<Box<dyn Index>> = if views_per_image > 1 {
             Some(timer.time("index train (plain, for privacy metrics)", || {
                 if use_hnsw {

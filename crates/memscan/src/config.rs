@@ -135,13 +135,14 @@ pub enum Views {
     Auto,
     /// Each training image once.
     None,
-    /// Each training image and its [`memscan_embed::views::CROP_VIEWS`] crops; the distance
-    /// to a training image is the smallest over them.
+    /// Each training image, its [`memscan_embed::views::CROP_VIEWS`] crops and its mirror
+    /// image ([`memscan_embed::views::view`]); the distance to a training image is the
+    /// smallest over them.
     Crops,
 }
 
-/// Largest training set for which `--views auto` adds crop views: 33 rows per training
-/// image make the index 33 times larger.
+/// Largest training set for which `--views auto` adds views: 34 rows per training image make
+/// the index 34 times larger.
 pub const VIEWS_AUTO_MAX_TRAIN: usize = 20_000;
 
 impl Views {

@@ -95,8 +95,8 @@ fn train_embedder_then_scan_with_the_model() {
     let s = summary(&out);
     assert_eq!(s["embedder"]["name"], "cnn");
     assert_eq!(s["embedder"]["dim"], 128);
-    // `--views auto`: the cnn searches each training image and its 32 crop views.
-    assert_eq!(s["index"]["views_per_image"], 33, "{}", s["index"]);
+    // `--views auto`: the cnn searches each training image, 32 crops and the mirror image.
+    assert_eq!(s["index"]["views_per_image"], 34, "{}", s["index"]);
     assert_eq!(s["index"]["n"], 24, "{}", s["index"]);
     assert!(s["embedder"]["normalized"].as_bool().unwrap());
     assert_eq!(
@@ -243,6 +243,11 @@ fn crop_views_find_crop_resized_copies_that_whole_images_miss() {
         })
         .collect();
     syn.extend((2000..2010).map(phantom));
+    // Then 3 mirrored copies of training images 10..13.
+    syn.extend((10..13).map(|i| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        CopyTransform::Flip.apply(&train[i], SIDE as u32, 0.5, &mut rng)
+    }));
     let dir = tempfile::tempdir().unwrap();
     images_npy(&dir.path().join("train.npy"), &train, SIDE);
     images_npy(&dir.path().join("hold.npy"), &hold, SIDE);
@@ -258,7 +263,7 @@ fn crop_views_find_crop_resized_copies_that_whole_images_miss() {
         let s = summary(&out);
         assert_eq!(
             s["index"]["views_per_image"],
-            if views == "crops" { 33 } else { 1 }
+            if views == "crops" { 34 } else { 1 }
         );
         // The privacy metrics are defined on one embedding per image: views leave them be.
         let privacy: Vec<serde_json::Value> = ["authpct", "mdcr", "identifiability", "mia", "dcr"]
@@ -267,7 +272,20 @@ fn crop_views_find_crop_resized_copies_that_whole_images_miss() {
             .collect();
         assert!(privacy.iter().all(|v| !v.is_null()), "{privacy:?}");
         let rows = csv_rows(&out.join("synthetic.csv"));
-        assert_eq!(rows.len(), 20);
+        assert_eq!(rows.len(), 23);
+        // A mirrored copy matches the mirror view exactly.
+        for (r, i) in rows[20..].iter().zip(10..) {
+            let d: f64 = r["distance"].parse().unwrap();
+            assert_eq!(
+                d == 0.0,
+                views == "crops",
+                "mirror of {i} at {d} with --views {views}"
+            );
+            if views == "crops" {
+                assert_eq!(r["train"], format!("train.npy#{i}"), "mirror of {i}");
+                assert_eq!(r["copy"], "true");
+            }
+        }
         let found = |r: &std::collections::HashMap<String, String>, i: usize| {
             r["train"] == format!("train.npy#{i}") && r["copy"] == "true"
         };
@@ -275,7 +293,7 @@ fn crop_views_find_crop_resized_copies_that_whole_images_miss() {
         let top1 = (0..10)
             .filter(|&i| rows[i]["train"] == format!("train.npy#{i}"))
             .count();
-        let novel = rows[10..].iter().filter(|r| r["copy"] == "true").count();
+        let novel = rows[10..20].iter().filter(|r| r["copy"] == "true").count();
         let d: Vec<f64> = rows[..10]
             .iter()
             .map(|r| r["distance"].parse().unwrap())
