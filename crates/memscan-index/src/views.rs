@@ -59,24 +59,27 @@ impl ViewIndex {
         skip: Option<usize>,
         complete: bool,
     ) -> Option<Vec<(u32, f64)>> {
+        // Rows ascend by distance, so images are found in order of their minimum distance;
+        // past the k-th, only images at the k-th's distance are still taken (a tie there goes
+        // to the lower image index, which may sit in a later row).
         let mut found: Vec<(u32, f64)> = Vec::with_capacity(k);
         for (&j, &d) in idx.iter().zip(dist) {
+            if found.len() >= k && d > found[k - 1].1 {
+                break;
+            }
             let owner = j as usize % self.n;
             if Some(owner) == skip || found.iter().any(|f| f.0 as usize == owner) {
                 continue;
             }
             found.push((owner as u32, d));
-            if found.len() == k {
-                break;
-            }
         }
         let last = *dist.last()?;
-        let proven = found.len() == k && (complete || found[k - 1].1 < last);
+        let proven = found.len() >= k && (complete || found[k - 1].1 < last);
         if !proven {
             return None;
         }
-        // Rows are ascending by distance; equal distances order by image index.
         found.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        found.truncate(k);
         Some(found)
     }
 }
@@ -228,6 +231,43 @@ mod tests {
             Err(Error::ExcludeShape { .. })
         ));
         assert!(ViewIndex::new(Box::new(ExactIndex::new(base.view()).unwrap()), 3, 2).is_err());
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_lower_image_index_even_from_a_later_row() {
+        // 4 images, 2 views: the query is at distance 1 from images 2 and 3 (both views) and
+        // from image 0's second view (row 4). Rows in order of distance: 2, 3, 4, 6, 7: image 0
+        // comes third, and again past the first k' = 4 rows when image 1 ties too.
+        let base = ndarray::array![
+            [5.0f32, 5.0],
+            [9.0, 9.0],
+            [1.0, 0.0],
+            [0.0, 1.0],
+            [-1.0, 0.0],
+            [9.0, -9.0],
+            [0.0, -1.0],
+            [0.6, 0.8]
+        ];
+        let idx = ViewIndex::new(Box::new(ExactIndex::new(base.view()).unwrap()), 4, 2).unwrap();
+        let q = ndarray::array![[0.0f32, 0.0]];
+        let nn = idx.search(q.view(), 1, Exclude::None).unwrap();
+        assert_eq!(nn.nearest(0), (0, 1.0));
+        let nn = idx.search(q.view(), 2, Exclude::None).unwrap();
+        assert_eq!(nn.row(0), (&[0u32, 2][..], &[1.0, 1.0][..]));
+        // 6 images, 2 views: images 1–5 are at distance 1 in their first view (rows 1–5),
+        // image 0 only in its second (row 6), past the first k' = 4 rows. A k-th distance
+        // equal to the last row's proves nothing: the search widens and finds image 0.
+        let mut base = ndarray::Array2::<f32>::from_elem((12, 3), 7.0);
+        for r in 1..=6 {
+            // ±e1, ±e2, ±e3: exactly at distance 1 from the origin.
+            let mut unit = ndarray::Array1::<f32>::zeros(3);
+            unit[(r - 1) % 3] = if r <= 3 { 1.0 } else { -1.0 };
+            base.row_mut(r).assign(&unit);
+        }
+        let idx = ViewIndex::new(Box::new(ExactIndex::new(base.view()).unwrap()), 6, 2).unwrap();
+        let q3 = ndarray::array![[0.0f32, 0.0, 0.0]];
+        let nn = idx.search(q3.view(), 1, Exclude::None).unwrap();
+        assert_eq!(nn.row(0), (&[0u32][..], &[1.0][..]));
     }
 
     #[test]
