@@ -2,7 +2,7 @@
 //!
 //! A crop-resized copy of a training image keeps only part of it, enlarged. Its descriptor is
 //! far from the whole image's, but close to that of the matching crop of the image. Indexing
-//! each training image together with [`CROP_VIEWS`] crops of it (two crop sides on a 4 × 4
+//! each training image together with [`CROP_VIEWS`] crops of it (two crop sides on a 5 × 5
 //! grid of positions) and its mirror image, and taking the minimum distance over them
 //! (`memscan_index::ViewIndex`), finds such copies, and mirrored copies exactly. The holdout
 //! images that calibrate the copy threshold are compared with the same views, so the
@@ -22,7 +22,7 @@ use std::borrow::Cow;
 /// Sides of the crops, as fractions of the image's height and width.
 pub const CROP_SIDES: [f32; 2] = [0.85, 0.75];
 /// Crop positions per side and axis: a `GRID × GRID` grid from one corner to the other.
-pub const CROP_GRID: usize = 4;
+pub const CROP_GRID: usize = 5;
 /// Crop views per training image.
 pub const CROP_VIEWS: usize = CROP_SIDES.len() * CROP_GRID * CROP_GRID;
 /// Views per training image (not counting the image itself): the crops, then the mirror
@@ -174,14 +174,14 @@ mod tests {
 
     #[test]
     fn views_cover_both_sides_and_the_corners() {
-        assert_eq!(CROP_VIEWS, 32);
+        assert_eq!(CROP_VIEWS, 50);
         assert_eq!(crop_view_params(0), (0.85, 0.0, 0.0));
-        assert_eq!(crop_view_params(15), (0.85, 1.0, 1.0));
-        assert_eq!(crop_view_params(16), (0.75, 0.0, 0.0));
+        assert_eq!(crop_view_params(24), (0.85, 1.0, 1.0));
+        assert_eq!(crop_view_params(25), (0.75, 0.0, 0.0));
         let (s, fx, fy) = crop_view_params(CROP_VIEWS - 1);
         assert_eq!((s, fx, fy), (0.75, 1.0, 1.0));
-        let (_, fx, fy) = crop_view_params(5);
-        assert!((fx - 1.0 / 3.0).abs() < 1e-6 && (fy - 1.0 / 3.0).abs() < 1e-6);
+        let (_, fx, fy) = crop_view_params(7);
+        assert_eq!((fx, fy), (0.5, 0.25));
     }
 
     #[test]
@@ -190,7 +190,7 @@ mod tests {
         // of view v equals the ramp at the crop's source coordinates.
         let (h, w) = (20, 30);
         let img = ramp(3, h, w);
-        for v in [0, 5, 16, 31] {
+        for v in [0, 7, 25, 49] {
             let out = crop_view(&img, v);
             assert_eq!((out.channels, out.height, out.width), (3, h, w));
             assert_eq!(out.id, format!("a.png#crop{v}"));
@@ -214,7 +214,7 @@ mod tests {
         // The top-left view keeps the top-left pixel's neighbourhood; the bottom-right view
         // reaches the far corner.
         let first = crop_view(&img, 0);
-        let last = crop_view(&img, 15);
+        let last = crop_view(&img, 24);
         assert!(first.pixels[0] < last.pixels[0]);
         assert!(last.pixels[h * w - 1] > first.pixels[h * w - 1]);
     }
@@ -233,7 +233,7 @@ mod tests {
             .collect();
         let e = embed_views(&pe, &imgs, "views", &memscan_io::NoReporter).unwrap();
         assert_eq!(e.dim(), (VIEWS * 3, 64));
-        for (v, i) in [(0, 0), (0, 2), (7, 1), (31, 2), (32, 1)] {
+        for (v, i) in [(0, 0), (0, 2), (7, 1), (49, 2), (50, 1)] {
             let one =
                 crate::embed_all(&pe, &[view(&imgs[i], v)], "", &memscan_io::NoReporter).unwrap();
             assert_eq!(e.row(v * 3 + i), one.row(0), "view {v} of image {i}");

@@ -152,11 +152,11 @@ pub enum CanonArg {
 /// Views of the training images (see `memscan::config::Views`).
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ViewsArg {
-    /// Crops for the cnn embedder up to 20,000 training images, else none.
+    /// Crops for the cnn embedder up to 10,000 training images, else none.
     Auto,
     /// Each training image once.
     None,
-    /// Each training image, 32 crops of it and its mirror image.
+    /// Each training image, 50 crops of it and its mirror image.
     Crops,
 }
 
@@ -206,9 +206,9 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value_t = IndexArg::Exact)]
     pub index: IndexArg,
     /// Views of each training image a synthetic (and holdout) image is compared with:
-    /// `crops` adds 32 crops (two sides on a 4 × 4 grid) and the mirror image and takes the
+    /// `crops` adds 50 crops (two sides on a 5 × 5 grid) and the mirror image and takes the
     /// smallest distance, which finds crop-resized and mirrored copies; `auto` (default)
-    /// uses them for the cnn embedder up to 20,000 training images. The privacy metrics
+    /// uses them for the cnn embedder up to 10,000 training images. The privacy metrics
     /// (AuthPct, mDCR, identifiability, MIAs) always use one embedding per image.
     #[arg(long, value_enum, default_value_t = ViewsArg::Auto)]
     pub views: ViewsArg,

@@ -141,9 +141,9 @@ pub enum Views {
     Crops,
 }
 
-/// Largest training set for which `--views auto` adds views: 34 rows per training image make
-/// the index 34 times larger.
-pub const VIEWS_AUTO_MAX_TRAIN: usize = 20_000;
+/// Largest training set for which `--views auto` adds views: 52 rows per training image make
+/// the index 52 times larger and the training set takes 52 times as long to embed.
+pub const VIEWS_AUTO_MAX_TRAIN: usize = 10_000;
 
 impl Views {
     /// Whether crop views are used for `n_train` training images embedded by `embedder`.

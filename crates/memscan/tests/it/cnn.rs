@@ -95,8 +95,8 @@ fn train_embedder_then_scan_with_the_model() {
     let s = summary(&out);
     assert_eq!(s["embedder"]["name"], "cnn");
     assert_eq!(s["embedder"]["dim"], 128);
-    // `--views auto`: the cnn searches each training image, 32 crops and the mirror image.
-    assert_eq!(s["index"]["views_per_image"], 34, "{}", s["index"]);
+    // `--views auto`: the cnn searches each training image, 50 crops and the mirror image.
+    assert_eq!(s["index"]["views_per_image"], 52, "{}", s["index"]);
     assert_eq!(s["index"]["n"], 24, "{}", s["index"]);
     assert!(s["embedder"]["normalized"].as_bool().unwrap());
     assert_eq!(
@@ -263,7 +263,7 @@ fn crop_views_find_crop_resized_copies_that_whole_images_miss() {
         let s = summary(&out);
         assert_eq!(
             s["index"]["views_per_image"],
-            if views == "crops" { 34 } else { 1 }
+            if views == "crops" { 52 } else { 1 }
         );
         // The privacy metrics are defined on one embedding per image: views leave them be.
         let privacy: Vec<serde_json::Value> = ["authpct", "mdcr", "identifiability", "mia", "dcr"]
