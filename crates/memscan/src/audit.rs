@@ -180,6 +180,30 @@ pub(crate) fn search(
     out.map_err(|source| Error::Index { what, source })
 }
 
+/// Synthetic → train and holdout → train neighbours through `index`; `plain` labels the
+/// searches of the per-image index that the privacy metrics use beside views.
+fn search_train(
+    timer: &mut Timer,
+    index: &dyn Index,
+    (e_syn, e_hold): (&Array2<f32>, Option<&Array2<f32>>),
+    k: usize,
+    plain: bool,
+    reporter: &dyn Reporter,
+) -> Result<(Neighbours, Option<Neighbours>), Error> {
+    let (syn, hold) = if plain {
+        ("synthetic → train (plain)", "holdout → train (plain)")
+    } else {
+        ("synthetic → train", "holdout → train")
+    };
+    let stage = |what: &str| format!("search {}", what.replace(" → ", "→"));
+    let nn_syn = timer.time(&stage(syn), || search(index, e_syn, k, syn, reporter))?;
+    let nn_hold = match e_hold {
+        Some(e) => Some(timer.time(&stage(hold), || search(index, e, k, hold, reporter))?),
+        None => None,
+    };
+    Ok((nn_syn, nn_hold))
+}
+
 pub(crate) fn metric_err(what: &'static str) -> impl FnOnce(memscan_metrics::Error) -> Error {
     move |source| Error::Metrics { what, source }
 }
@@ -659,21 +683,14 @@ impl Audit {
                 "only one training image: the ratio test needs two".into(),
             );
         }
-        let nn_syn = timer.time("search synthetic→train", || {
-            search(
-                train_index.as_ref(),
-                &e_syn,
-                k,
-                "synthetic → train",
-                reporter,
-            )
-        })?;
-        let nn_hold = match &e_hold {
-            Some(e) => Some(timer.time("search holdout→train", || {
-                search(train_index.as_ref(), e, k, "holdout → train", reporter)
-            })?),
-            None => None,
-        };
+        let (nn_syn, nn_hold) = search_train(
+            &mut timer,
+            train_index.as_ref(),
+            (&e_syn, e_hold.as_ref()),
+            k,
+            false,
+            reporter,
+        )?;
 
         let n_syn = e_syn.nrows();
         let d1_syn: Vec<f64> = (0..n_syn).map(|i| nn_syn.nearest(i).1).collect();
@@ -843,21 +860,14 @@ impl Audit {
         let privacy_index = plain_index.as_deref().unwrap_or(train_index.as_ref());
         let (p_nn1_syn, p_d1_syn, p_nn_hold) = match &plain_index {
             Some(plain) => {
-                let nn = timer.time("search synthetic→train (plain)", || {
-                    search(
-                        plain.as_ref(),
-                        &e_syn,
-                        1,
-                        "synthetic → train (plain)",
-                        reporter,
-                    )
-                })?;
-                let hold = match &e_hold {
-                    Some(e) => Some(timer.time("search holdout→train (plain)", || {
-                        search(plain.as_ref(), e, 1, "holdout → train (plain)", reporter)
-                    })?),
-                    None => None,
-                };
+                let (nn, hold) = search_train(
+                    &mut timer,
+                    plain.as_ref(),
+                    (&e_syn, e_hold.as_ref()),
+                    1,
+                    true,
+                    reporter,
+                )?;
                 (
                     (0..n_syn).map(|i| nn.nearest(i).0 as usize).collect(),
                     (0..n_syn).map(|i| nn.nearest(i).1).collect(),
