@@ -22,7 +22,7 @@ const SIZES: [usize; 2] = [10_000, 50_000];
 
 /// `n × d` rows drawn from a seeded Gaussian-like distribution and L2-normalized, like the
 /// learned embeddings.
-fn embeddings(n: usize, d: usize, seed: u64) -> Array2<f32> {
+pub(crate) fn embeddings(n: usize, d: usize, seed: u64) -> Array2<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut x = Array2::from_shape_simple_fn((n, d), || {
         // Sum of uniforms: cheap, roughly Gaussian, isotropic enough for a benchmark.

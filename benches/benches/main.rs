@@ -4,6 +4,7 @@ mod embed;
 mod embed_efficientnet;
 mod knn_exact;
 mod knn_hnsw;
+mod knn_views;
 mod pipeline;
 
 /// The `memscan` binary's allocator, so that the benches measure what the binary does (cnn
@@ -14,6 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 criterion::criterion_main!(
     knn_exact::benches,
     knn_hnsw::benches,
+    knn_views::benches,
     pipeline::benches,
     embed::benches,
     embed_efficientnet::benches
