@@ -24,10 +24,15 @@ const SIZES: [usize; 2] = [10_000, 50_000];
 /// learned embeddings.
 pub(crate) fn embeddings(n: usize, d: usize, seed: u64) -> Array2<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut x = Array2::from_shape_simple_fn((n, d), || {
+    let x = Array2::from_shape_simple_fn((n, d), || {
         // Sum of uniforms: cheap, roughly Gaussian, isotropic enough for a benchmark.
         (0..4).map(|_| rng.random_range(-1.0f32..1.0)).sum::<f32>()
     });
+    normalized(x)
+}
+
+/// `x` with every row L2-normalized.
+pub(crate) fn normalized(mut x: Array2<f32>) -> Array2<f32> {
     for mut row in x.rows_mut() {
         let norm = row.dot(&row).sqrt().max(f32::MIN_POSITIVE);
         row /= norm;

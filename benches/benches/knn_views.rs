@@ -16,7 +16,7 @@ use ndarray::{concatenate, Array2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::knn_exact::embeddings;
+use crate::knn_exact::{embeddings, normalized};
 
 const DIM: usize = 128;
 const K: usize = 2;
@@ -26,12 +26,7 @@ const QUERIES: usize = 2_000;
 
 /// `rows` with each entry moved by up to `±amp` and re-normalized.
 fn jitter(rows: &Array2<f32>, amp: f32, rng: &mut ChaCha8Rng) -> Array2<f32> {
-    let mut x = rows.mapv(|v| v + amp * rng.random_range(-1.0f32..1.0));
-    for mut row in x.rows_mut() {
-        let norm = row.dot(&row).sqrt().max(f32::MIN_POSITIVE);
-        row /= norm;
-    }
-    x
+    normalized(rows.mapv(|v| v + amp * rng.random_range(-1.0f32..1.0)))
 }
 
 fn knn_views(c: &mut Criterion) {

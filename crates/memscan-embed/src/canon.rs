@@ -113,32 +113,17 @@ pub fn principal_angle(
     w: usize,
     window: (f64, f64, f64),
 ) -> Option<(f64, f64)> {
-    let hw = h * w;
-    if c == 0 || hw == 0 || planar.len() != c * hw {
-        return None;
-    }
-    let (wx, wy, sigma) = window;
     let (mut s, mut sx, mut sy) = (0f64, 0f64, 0f64);
     let (mut sxx, mut syy, mut sxy) = (0f64, 0f64, 0f64);
-    for y in 0..h {
-        for x in 0..w {
-            let p = y * w + x;
-            let v: f64 = (0..c).map(|ch| f64::from(planar[ch * hw + p])).sum();
-            let mut wt = (v / c as f64 - FLOOR).max(0.0);
-            if wt > 0.0 {
-                let (fx, fy) = (x as f64, y as f64);
-                let d2 = (fx - wx).powi(2) + (fy - wy).powi(2);
-                wt *= (-0.5 * d2 / (sigma * sigma)).exp();
-                s += wt;
-                sx += wt * fx;
-                sy += wt * fy;
-                sxx += wt * fx * fx;
-                syy += wt * fy * fy;
-                sxy += wt * fx * fy;
-            }
-        }
-    }
-    if !s.is_finite() || s <= 1e-12 {
+    let shaped = for_weighted_pixels(planar, c, h, w, Some(window), |wt, fx, fy| {
+        s += wt;
+        sx += wt * fx;
+        sy += wt * fy;
+        sxx += wt * fx * fx;
+        syy += wt * fy * fy;
+        sxy += wt * fx * fy;
+    });
+    if !shaped || !s.is_finite() || s <= 1e-12 {
         return None;
     }
     let (mx, my) = (sx / s, sy / s);
@@ -158,19 +143,21 @@ pub fn principal_angle(
     (psi.is_finite() && ecc.is_finite()).then_some((psi, ecc.min(1.0)))
 }
 
-/// Weighted moments, optionally under a Gaussian window `(cx, cy, σ)`.
-fn weighted_moments(
+/// Calls `f(weight, x, y)` for every pixel whose weight `max(v̄ − FLOOR, 0)` (`v̄`: the
+/// channel mean) is positive, the weight multiplied by the Gaussian window `(cx, cy, σ)` if
+/// one is given. `false` (and no call) if `planar` is not `c·h·w` long or the shape is empty.
+fn for_weighted_pixels(
     planar: &[f32],
     c: usize,
     h: usize,
     w: usize,
     window: Option<(f64, f64, f64)>,
-) -> Option<(f64, f64, f64)> {
+    mut f: impl FnMut(f64, f64, f64),
+) -> bool {
     let hw = h * w;
     if c == 0 || hw == 0 || planar.len() != c * hw {
-        return None;
+        return false;
     }
-    let (mut s, mut sx, mut sy, mut sxx) = (0f64, 0f64, 0f64, 0f64);
     for y in 0..h {
         for x in 0..w {
             let p = y * w + x;
@@ -186,14 +173,29 @@ fn weighted_moments(
                     let d2 = (fx - wx).powi(2) + (fy - wy).powi(2);
                     wt *= (-0.5 * d2 / (sigma * sigma)).exp();
                 }
-                s += wt;
-                sx += wt * fx;
-                sy += wt * fy;
-                sxx += wt * (fx * fx + fy * fy);
+                f(wt, fx, fy);
             }
         }
     }
-    if !s.is_finite() || s <= 1e-12 {
+    true
+}
+
+/// Weighted moments, optionally under a Gaussian window `(cx, cy, σ)`.
+fn weighted_moments(
+    planar: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    window: Option<(f64, f64, f64)>,
+) -> Option<(f64, f64, f64)> {
+    let (mut s, mut sx, mut sy, mut sxx) = (0f64, 0f64, 0f64, 0f64);
+    let shaped = for_weighted_pixels(planar, c, h, w, window, |wt, fx, fy| {
+        s += wt;
+        sx += wt * fx;
+        sy += wt * fy;
+        sxx += wt * (fx * fx + fy * fy);
+    });
+    if !shaped || !s.is_finite() || s <= 1e-12 {
         return None;
     }
     let (cx, cy) = (sx / s, sy / s);

@@ -151,7 +151,12 @@ impl Views {
         match self {
             Views::None => false,
             Views::Crops => true,
-            Views::Auto => embedder.name() == "cnn" && n_train <= VIEWS_AUTO_MAX_TRAIN,
+            Views::Auto => {
+                matches!(
+                    embedder,
+                    EmbedderKind::Cnn { .. } | EmbedderKind::CnnTrain(_)
+                ) && n_train <= VIEWS_AUTO_MAX_TRAIN
+            }
         }
     }
 }
