@@ -443,12 +443,12 @@ fn ingest_images(
     };
     let train_views = if cfg.index.views.crops(&cfg.embed.kind, train.images.len()) {
         let role = "train views";
-        let view_ids: Vec<String> = (0..memscan_embed::views::CROP_VIEWS)
+        let view_ids: Vec<String> = (0..memscan_embed::views::VIEWS)
             .flat_map(|v| {
                 train
                     .images
                     .iter()
-                    .map(move |i| format!("{}#crop{v}", i.id))
+                    .map(move |i| memscan_embed::views::view_id(&i.id, v))
             })
             .collect();
         let compute = |t: &mut Timer| {

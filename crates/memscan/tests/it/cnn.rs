@@ -206,6 +206,22 @@ fn train_embedder_flag_trains_once_and_caches_by_training_set() {
     assert_eq!(outcome(&a, "cnn model").as_deref(), Some("miss"));
     assert_eq!(outcome(&b, "cnn model").as_deref(), Some("hit"));
     assert_eq!(outcome(&b, "embeddings train").as_deref(), Some("hit"));
+    // The views' embeddings (--views auto) are cached too, without a warning.
+    assert_eq!(
+        outcome(&a, "embeddings train views").as_deref(),
+        Some("miss")
+    );
+    assert_eq!(
+        outcome(&b, "embeddings train views").as_deref(),
+        Some("hit")
+    );
+    for s in [&a, &b] {
+        let w = s["warnings"].as_array().unwrap();
+        assert!(
+            !w.iter().any(|w| w.as_str().unwrap().contains("cache")),
+            "{w:?}"
+        );
+    }
 
     // `cnn` without a model or --train-embedder is a usage error.
     let mut args = scan_args(dir.path(), &dir.path().join("c"));
