@@ -858,7 +858,8 @@ impl Audit {
             None
         };
         let privacy_index = plain_index.as_deref().unwrap_or(train_index.as_ref());
-        let (p_nn1_syn, p_d1_syn, p_nn_hold) = match &plain_index {
+        // Without views the copy search's neighbours are the per-image ones: borrowed below.
+        let plain_nn = match &plain_index {
             Some(plain) => {
                 let (nn, hold) = search_train(
                     &mut timer,
@@ -868,13 +869,19 @@ impl Audit {
                     true,
                     reporter,
                 )?;
-                (
-                    (0..n_syn).map(|i| nn.nearest(i).0 as usize).collect(),
-                    (0..n_syn).map(|i| nn.nearest(i).1).collect(),
+                Some((
+                    (0..n_syn)
+                        .map(|i| nn.nearest(i).0 as usize)
+                        .collect::<Vec<_>>(),
+                    (0..n_syn).map(|i| nn.nearest(i).1).collect::<Vec<_>>(),
                     hold,
-                )
+                ))
             }
-            None => (nn1_syn.clone(), d1_syn.clone(), nn_hold.clone()),
+            None => None,
+        };
+        let (p_nn1_syn, p_d1_syn, p_nn_hold) = match &plain_nn {
+            Some((nn1, d1, hold)) => (nn1.as_slice(), d1.as_slice(), hold.as_ref()),
+            None => (nn1_syn.as_slice(), d1_syn.as_slice(), nn_hold.as_ref()),
         };
         let r_train: Option<Vec<f64>> = if n_train >= 2 {
             let nn = timer.time("search train→train", || {
@@ -926,10 +933,10 @@ impl Audit {
             syn_index: &syn_index,
             train_d_syn: &train_d_syn,
             hold_d_syn: hold_d_syn.as_deref(),
-            nn1_syn: &p_nn1_syn,
-            d1_syn: &p_d1_syn,
+            nn1_syn: p_nn1_syn,
+            d1_syn: p_d1_syn,
             copy_nn1: &nn1_syn,
-            nn_hold: p_nn_hold.as_ref(),
+            nn_hold: p_nn_hold,
             r_train: r_train.as_deref(),
             primary_flags: primary_flags.as_deref(),
             groups: groups.as_ref().map(|g| privacy::GroupAssignment {
