@@ -45,7 +45,13 @@ pub(crate) fn f32_slice<'a>(
 /// Differentiable (its gradient is col2im).
 pub fn im2col3(x: &Tensor) -> candle_core::Result<Tensor> {
     let (b, h, w, c) = x.dims4()?;
-    x.contiguous()?.apply_op1(Im2col3 { b, h, w, c })
+    x.contiguous()?.apply_op1(Im2col3 {
+        b,
+        h,
+        w,
+        c,
+        relu: false,
+    })
 }
 
 /// Folds columns back: `(B·H·W) × 9C` → `B × H × W × C`, summing overlaps; the adjoint of
@@ -107,12 +113,15 @@ fn unfold(x: &[f32], b: usize, h: usize, w: usize, c: usize, relu: bool) -> Vec<
     out
 }
 
+/// [`unfold`] as an op: the column matrix of `x`, or of `relu(x)` when `relu` is set. Its
+/// gradient is [`fold`] (with the ReLU mask of `x` when `relu` is set).
 #[derive(Debug, Clone, Copy)]
 struct Im2col3 {
     b: usize,
     h: usize,
     w: usize,
     c: usize,
+    relu: bool,
 }
 
 impl CustomOp1 for Im2col3 {
@@ -125,20 +134,26 @@ impl CustomOp1 for Im2col3 {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let Im2col3 { b, h, w, c } = *self;
+        let Im2col3 { b, h, w, c, relu } = *self;
         let x = f32_slice(storage, layout, "im2col3")?;
-        let out = unfold(x, b, h, w, c, false);
+        let out = unfold(x, b, h, w, c, relu);
         Ok((CpuStorage::F32(out), Shape::from((b * h * w, 9 * c))))
     }
 
     fn bwd(
         &self,
-        _arg: &Tensor,
+        arg: &Tensor,
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let Im2col3 { b, h, w, c } = *self;
-        Ok(Some(col2im3(grad_res, b, h, w, c)?))
+        let Im2col3 { b, h, w, c, relu } = *self;
+        Ok(Some(if relu {
+            grad_res
+                .contiguous()?
+                .apply_op2_no_bwd(&arg.detach().contiguous()?, &Col2im3Relu { b, h, w, c })?
+        } else {
+            col2im3(grad_res, b, h, w, c)?
+        }))
     }
 }
 
@@ -337,7 +352,7 @@ impl CustomOp3 for Conv3x3 {
         let cols = match cached {
             Some(cols) => cols,
             // A second backward through the same graph: recompute.
-            None => x.apply_op1_no_bwd(&Unfold3 {
+            None => x.apply_op1_no_bwd(&Im2col3 {
                 b,
                 h,
                 w: wd,
@@ -355,35 +370,6 @@ impl CustomOp3 for Conv3x3 {
             col2im3(&gcols, b, h, wd, c)?
         };
         Ok((Some(gx), Some(gw), Some(gb)))
-    }
-}
-
-/// [`unfold`] as an op without gradient (the backward of [`conv3x3`] recomputes the columns).
-#[derive(Debug, Clone, Copy)]
-struct Unfold3 {
-    b: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    relu: bool,
-}
-
-impl CustomOp1 for Unfold3 {
-    fn name(&self) -> &'static str {
-        "unfold3"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let Unfold3 { b, h, w, c, relu } = *self;
-        let x = f32_slice(storage, layout, "unfold3")?;
-        Ok((
-            CpuStorage::F32(unfold(x, b, h, w, c, relu)),
-            Shape::from((b * h * w, 9 * c)),
-        ))
     }
 }
 
@@ -634,6 +620,30 @@ mod tests {
                 assert_grads_close(&ga, &gb, 1e-4, &format!("conv3x3, relu {relu}"));
             }
         }
+    }
+
+    #[test]
+    fn relu_unfold_matches_unfold_of_relu_forward_and_in_gradient() {
+        let dev = Device::Cpu;
+        let (b, h, w, c) = (2, 4, 3, 2);
+        // Rounded: exact zeros, where candle's ReLU gradient is 1, as the op's mask.
+        let x0 = Tensor::randn(0f32, 1.0, (b, h, w, c), &dev)
+            .unwrap()
+            .round()
+            .unwrap();
+        let x = Var::from_tensor(&x0).unwrap();
+        let g = Tensor::randn(0f32, 1.0, (b * h * w, 9 * c), &dev).unwrap();
+        let op = Im2col3 {
+            b,
+            h,
+            w,
+            c,
+            relu: true,
+        };
+        let (ours, ga) = value_and_grads(|[x]| x.apply_op1(op).unwrap(), [&x], &g);
+        let (theirs, gb) = value_and_grads(|[x]| im2col3(&x.relu().unwrap()).unwrap(), [&x], &g);
+        assert_eq!(max_abs_diff(&ours, &theirs), 0.0);
+        assert_grads_close(&ga, &gb, 1e-5, "relu unfold");
     }
 
     #[test]
