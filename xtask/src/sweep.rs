@@ -15,14 +15,15 @@
 //!   member sample and the holdout split. A row whose effect is smaller than its sampling
 //!   noise shows up here, where one seed's table cannot tell luck from signal.
 //!
-//! A `## Notes` section already in the report (hand-written analysis) is kept.
+//! The seed-0 run keeps its data under `target/sweep/seed-0`; the replicates keep only their
+//! audits. A `## Notes` section already in the report (hand-written analysis) is kept.
 
 use crate::{cargo, root};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// Up (`+1`): grows with memorization; down (`-1`): shrinks.
 const ROWS: &[(&str, &str, i8)] = &[
@@ -104,10 +105,14 @@ struct Sweep {
 }
 
 fn run_memscan(bin: &Path, args: &[&str], quiet: bool) -> Result<()> {
-    if !quiet {
+    let mut cmd = Command::new(bin);
+    if quiet {
+        // The verdict lines of 40 scans would bury the progress lines.
+        cmd.stdout(Stdio::null());
+    } else {
         eprintln!("$ memscan {}", args.join(" "));
     }
-    let status = Command::new(bin)
+    let status = cmd
         .args(args)
         .status()
         .with_context(|| format!("running {}", bin.display()))?;
@@ -185,7 +190,12 @@ pub fn run(args: &[&str]) -> Result<()> {
             eprintln!("replicate {} of {replicates} (seed {seed})", seed + 1);
         }
         let dir = out.join(format!("seed-{seed}"));
-        sweeps.push(sweep(&bin, &suite, &dir, seed, seed > 0)?);
+        let replicate = seed > 0;
+        sweeps.push(sweep(&bin, &suite, &dir, seed, replicate)?);
+        if replicate {
+            // Keep the summaries, drop the images (about 120 MB per seed).
+            remove_npy(&dir)?;
+        }
     }
     let mut md = table(&sweeps[0])?;
     if sweeps.len() > 1 {
@@ -200,6 +210,19 @@ pub fn run(args: &[&str]) -> Result<()> {
     std::fs::write(&dest, &md).with_context(|| format!("writing {}", dest.display()))?;
     print!("{md}");
     eprintln!("wrote {}", dest.display());
+    Ok(())
+}
+
+/// Removes every `.npy` file under `dir`.
+fn remove_npy(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            remove_npy(&path)?;
+        } else if path.extension().is_some_and(|e| e == "npy") {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
     Ok(())
 }
 
