@@ -415,19 +415,18 @@ fn replicate_table(sweeps: &[Sweep]) -> Result<String> {
         fractions,
         &["means monotone", "runs monotone"],
     )?;
+    let rows = rows();
     let mut always = 0;
-    let mut rows_n = 0;
-    for row in rows() {
+    for row in &rows {
         let per_run = sweeps
             .iter()
-            .map(|s| values(s, &row))
+            .map(|s| values(s, row))
             .collect::<Result<Vec<_>>>()?;
         let stats: Vec<(f64, f64)> = (0..fractions.len())
             .map(|i| mean_sd(per_run.iter().map(|v| v[i])))
             .collect();
         let means: Vec<f64> = stats.iter().map(|s| s.0).collect();
         let runs_ok = per_run.iter().filter(|v| monotone(v, row.dir)).count();
-        rows_n += 1;
         if runs_ok == n {
             always += 1;
         }
@@ -454,7 +453,8 @@ fn replicate_table(sweeps: &[Sweep]) -> Result<String> {
     }
     writeln!(
         md,
-        "\n{always} of {rows_n} rows are monotone in every one of the {n} runs."
+        "\n{always} of {} rows are monotone in every one of the {n} runs.",
+        rows.len()
     )?;
     Ok(md)
 }

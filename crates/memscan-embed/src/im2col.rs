@@ -147,13 +147,34 @@ impl CustomOp1 for Im2col3 {
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
         let Im2col3 { b, h, w, c, relu } = *self;
-        Ok(Some(if relu {
-            grad_res
-                .contiguous()?
-                .apply_op2_no_bwd(&arg.detach().contiguous()?, &Col2im3Relu { b, h, w, c })?
-        } else {
-            col2im3(grad_res, b, h, w, c)?
-        }))
+        Ok(Some(unfold_grad(
+            grad_res,
+            &arg.detach(),
+            b,
+            h,
+            w,
+            c,
+            relu,
+        )?))
+    }
+}
+
+/// The gradient with respect to `x` of the column matrix of `x` (of `relu(x)` when `relu` is
+/// set), given the columns' gradient `g`: [`col2im3`], or [`fold`] with the ReLU mask of `x`.
+fn unfold_grad(
+    g: &Tensor,
+    x: &Tensor,
+    b: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    relu: bool,
+) -> candle_core::Result<Tensor> {
+    if relu {
+        g.contiguous()?
+            .apply_op2_no_bwd(&x.contiguous()?, &Col2im3Relu { b, h, w, c })
+    } else {
+        col2im3(g, b, h, w, c)
     }
 }
 
@@ -362,13 +383,7 @@ impl CustomOp3 for Conv3x3 {
         };
         let g = grad_res.detach().reshape((b * h * wd, cout))?;
         let (gcols, gw, gb) = affine_grads(&cols, w, &g)?;
-        let gx = if relu {
-            gcols
-                .contiguous()?
-                .apply_op2_no_bwd(&x.contiguous()?, &Col2im3Relu { b, h, w: wd, c })?
-        } else {
-            col2im3(&gcols, b, h, wd, c)?
-        };
+        let gx = unfold_grad(&gcols, &x, b, h, wd, c, relu)?;
         Ok((Some(gx), Some(gw), Some(gb)))
     }
 }
