@@ -154,6 +154,37 @@ fn ids(set: &ImageSet) -> Vec<String> {
     set.images.iter().map(|i| i.id.clone()).collect()
 }
 
+/// Cosine similarity of `q` to training image `j` as the copy search saw it: with views
+/// (`per_image > 1` rows per training image in `gallery`, image `j` at rows `j`, `j + n`,
+/// `j + 2n`… as [`ViewIndex`] lays them out) the cosine to the row nearest to `q` in L2, the
+/// one that gave `d1`; without views the cosine to the image's own row. `None` if that row or
+/// `q` is the zero vector.
+fn cosine_to_nearest_view(
+    q: ndarray::ArrayView1<f32>,
+    gallery: &Array2<f32>,
+    j: usize,
+    n_train: usize,
+    per_image: usize,
+) -> Option<f64> {
+    let sq = |r: ndarray::ArrayView1<f32>| -> f64 {
+        q.iter()
+            .zip(r)
+            .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+            .sum()
+    };
+    let mut best = (f64::INFINITY, j);
+    if per_image > 1 {
+        for v in 0..per_image {
+            let row = j + v * n_train;
+            let d = sq(gallery.row(row));
+            if d < best.0 {
+                best = (d, row);
+            }
+        }
+    }
+    cosine(q, gallery.row(best.1))
+}
+
 /// Cosine similarity of two rows in f64; `None` if either is the zero vector.
 fn cosine(a: ndarray::ArrayView1<f32>, b: ndarray::ArrayView1<f32>) -> Option<f64> {
     let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
@@ -698,7 +729,9 @@ impl Audit {
         let d2_syn: Option<Vec<f64>> =
             (k == 2).then(|| (0..n_syn).map(|i| nn_syn.row(i).1[1]).collect());
         let cos_syn: Vec<Option<f64>> = (0..n_syn)
-            .map(|i| cosine(e_syn.row(i), e_train.row(nn1_syn[i])))
+            .map(|i| {
+                cosine_to_nearest_view(e_syn.row(i), base, nn1_syn[i], n_train, views_per_image)
+            })
             .collect();
 
         // --- metrics --------------------------------------------------------------------
@@ -712,9 +745,32 @@ impl Audit {
             .as_ref()
             .map(|nn| (0..nn.len()).map(|i| nn.nearest(i).1).collect());
         if let Some(null) = &hold_d1 {
+            let n_zero = null.iter().filter(|&&d| d == 0.0).count();
+            if n_zero > 0 {
+                warn(
+                    &mut warnings,
+                    format!(
+                        "{n_zero} of {} holdout images are at distance 0 from a training image \
+                         (identical in this embedding: blank images, or the same image in both \
+                         sets); they belong to the null distribution and pull the copy \
+                         threshold down",
+                        null.len()
+                    ),
+                );
+            }
             let mut rates = Vec::new();
             for (slot, &fpr) in flags_at.iter_mut().zip(&m.fprs) {
                 let th = copy_rate::calibrate(null, fpr).map_err(metric_err("the copy rate"))?;
+                if th.value == 0.0 {
+                    warn(
+                        &mut warnings,
+                        format!(
+                            "the copy threshold at fpr={fpr} is 0 (more than {fpr} of the \
+                             holdout is at distance 0 from train): no synthetic image can be \
+                             flagged at that rate, not even an exact copy"
+                        ),
+                    );
+                }
                 if !th.resolvable {
                     warn(
                         &mut warnings,
@@ -796,7 +852,9 @@ impl Audit {
             (Some(nn), Some(e)) => Some(
                 (0..nn.len())
                     .map(|i| {
-                        cosine(e.row(i), e_train.row(nn.nearest(i).0 as usize)).unwrap_or(f64::NAN)
+                        let j = nn.nearest(i).0 as usize;
+                        cosine_to_nearest_view(e.row(i), base, j, n_train, views_per_image)
+                            .unwrap_or(f64::NAN)
                     })
                     .collect(),
             ),
@@ -1047,7 +1105,16 @@ impl Audit {
 
         // --- summary --------------------------------------------------------------------
         let n_exact = d1_syn.iter().filter(|&&d| d == 0.0).count();
-        let verdict = verdict(&metrics, m.primary_fpr, n_exact, n_syn, is_features);
+        let n_exact_hold = hold_d1
+            .as_ref()
+            .map_or(0, |h| h.iter().filter(|&&d| d == 0.0).count());
+        let verdict = verdict(
+            &metrics,
+            m.primary_fpr,
+            (n_exact, n_exact_hold),
+            n_syn,
+            is_features,
+        );
         let metrics_json = serde_json::to_value(&metrics).expect("metrics serialize");
         let mut budgets = Vec::new();
         for b in &cfg.budgets {
@@ -1103,17 +1170,37 @@ impl Audit {
     }
 }
 
-fn verdict(m: &Metrics, primary_fpr: f64, n_exact: usize, n_syn: usize, features: bool) -> Verdict {
-    let exact = if n_exact > 0 && features {
+/// The verdict. `n_exact` synthetic and `n_exact_hold` holdout images are at distance 0 from
+/// a training image. An exact synthetic match alone makes the status `memorization`, unless
+/// holdout images match exactly too: then distance 0 is part of the null (blank slices, images
+/// shared by the sets) and only the calibrated rate decides.
+fn verdict(
+    m: &Metrics,
+    primary_fpr: f64,
+    (n_exact, n_exact_hold): (usize, usize),
+    n_syn: usize,
+    features: bool,
+) -> Verdict {
+    let mut exact = if n_exact > 0 && features {
         format!(
             " {n_exact} synthetic feature vector(s) are identical to a training image's \
              (distance 0)."
         )
     } else if n_exact > 0 {
-        format!(" {n_exact} synthetic image(s) are pixel-exact duplicates of a training image.")
+        format!(
+            " {n_exact} synthetic image(s) are identical to a training image as compared \
+             (distance 0)."
+        )
     } else {
         String::new()
     };
+    if n_exact > 0 && n_exact_hold > 0 {
+        exact.push_str(&format!(
+            " So are {n_exact_hold} holdout image(s), which the generator never saw (blank \
+             images, or images in both sets?): a distance of 0 is not by itself evidence here."
+        ));
+    }
+    let exact_evidence = n_exact > 0 && n_exact_hold == 0;
     let primary = m
         .copy_rate
         .as_ref()
@@ -1133,7 +1220,7 @@ fn verdict(m: &Metrics, primary_fpr: f64, n_exact: usize, n_syn: usize, features
                 100.0 * (1.0 - primary_fpr),
                 100.0 * primary_fpr,
             );
-            let status = if significant || n_exact > 0 {
+            let status = if significant || exact_evidence {
                 "memorization"
             } else {
                 "no_evidence"
@@ -1141,7 +1228,7 @@ fn verdict(m: &Metrics, primary_fpr: f64, n_exact: usize, n_syn: usize, features
             (status, msg)
         }
         None => (
-            if n_exact > 0 {
+            if exact_evidence {
                 "memorization"
             } else {
                 "inconclusive"
@@ -1157,5 +1244,39 @@ fn verdict(m: &Metrics, primary_fpr: f64, n_exact: usize, n_syn: usize, features
         status: status.into(),
         message,
         budget_exceeded: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn view_cosine_is_the_cosine_of_the_row_that_gave_d1() {
+        // Two training images, three rows each (image, then two views), view-major:
+        // rows 0, 1 = images; 2, 3 = first views; 4, 5 = second views. Unit vectors.
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        let gallery = array![
+            [1.0f32, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+            [0.0, s, s],
+            [s, 0.0, s],
+            [-1.0, 0.0, 0.0],
+        ];
+        // q equals image 0's first view (row 2): d1 = 0, so the cosine is 1 = 1 − d1²/2,
+        // while the cosine to image 0's own row is 0.
+        let q = array![0.0f32, 0.0, 1.0];
+        let c = cosine_to_nearest_view(q.view(), &gallery, 0, 2, 3).unwrap();
+        assert!((c - 1.0).abs() < 1e-12, "{c}");
+        assert_eq!(cosine(q.view(), gallery.row(0)), Some(0.0));
+        // Nearest view of image 1 to q is row 3 (cos 1/√2), not row 5 (cos 0) or row 1 (0).
+        let c = cosine_to_nearest_view(q.view(), &gallery, 1, 2, 3).unwrap();
+        assert!((c - f64::from(s)).abs() < 1e-6, "{c}");
+        // Without views: the image's own row.
+        let plain = gallery.slice(ndarray::s![0..2, ..]).to_owned();
+        let c = cosine_to_nearest_view(q.view(), &plain, 0, 2, 1);
+        assert_eq!(c, Some(0.0));
     }
 }

@@ -275,3 +275,64 @@ fn with_groups_the_reference_split_keeps_patients_whole() {
         "{setup}"
     );
 }
+
+/// Blank slices are normal inputs: a blank synthetic image that equals a blank training image
+/// is not by itself evidence of memorization when blank holdout images (which the generator
+/// never saw) equal it too, and the blank holdout images' pull on the threshold is reported.
+#[test]
+fn blank_images_in_every_set_are_not_memorization() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = DemoSpec {
+        size: 32,
+        n_patients_train: 100,
+        slices_per_patient: 2,
+        n_holdout: 300,
+        n_synthetic_novel: 200,
+        n_exact_copies: 0,
+        n_perturbed_copies: 0,
+        seed: 11,
+        ..DemoSpec::default()
+    };
+    write_demo(&data, &spec).unwrap();
+    let blank = image::GrayImage::new(32, 32);
+    let put = |role: &str, n: usize| {
+        for i in 0..n {
+            blank
+                .save(data.join(role).join(format!("blank_{i}.png")))
+                .unwrap();
+        }
+    };
+    put("train", 2);
+    put("synthetic", 1);
+
+    // Only the training set has blank slices: the blank synthetic image is an exact match
+    // that no holdout image has, which is evidence.
+    let out = dir.path().join("out1");
+    let o = scan(&data, &out, &["--size", "32"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    assert_eq!(s["verdict"]["status"], "memorization", "{}", s["verdict"]);
+    let msg = s["verdict"]["message"].as_str().unwrap();
+    assert!(msg.contains("1 synthetic image(s) are identical"), "{msg}");
+
+    // Five blank holdout slices (α·n = 3 at fpr 0.01): distance 0 is in the null, the
+    // threshold is 0, and the verdict rests on the calibrated rate alone.
+    put("holdout", 5);
+    let out = dir.path().join("out2");
+    let o = scan(&data, &out, &["--size", "32"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    assert_eq!(s["verdict"]["status"], "no_evidence", "{}", s["verdict"]);
+    let msg = s["verdict"]["message"].as_str().unwrap();
+    assert!(msg.contains("So are 5 holdout image(s)"), "{msg}");
+    let warnings = s["warnings"].to_string();
+    assert!(
+        warnings.contains("5 of 305 holdout images are at distance 0"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("the copy threshold at fpr=0.01 is 0"),
+        "{warnings}"
+    );
+}
