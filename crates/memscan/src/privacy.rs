@@ -18,7 +18,8 @@ use memscan_metrics::dcr::{dcr, equal_subsets};
 use memscan_metrics::identifiability::identifiability;
 use memscan_metrics::mdcr::mdcr;
 use memscan_metrics::mia::attacks::{self, DensityRatioConfig};
-use memscan_metrics::mia::{evaluate, evaluate_with_ci, sample::balanced_members, AttackResult};
+use memscan_metrics::mia::sample::{balanced_members, balanced_patients};
+use memscan_metrics::mia::{evaluate, evaluate_with_ci, AttackResult};
 use memscan_metrics::{groups as mgroups, mia};
 use memscan_report::{
     AttackSummary, Defined, GroupMetrics, GroupRow, Metrics, Mia, Timing, MIA_ATTACKS,
@@ -36,6 +37,7 @@ const STAGE_DCR: u64 = 0x4443_5200;
 const STAGE_CT: u64 = 0x4354_0000;
 const STAGE_BOOTSTRAP: u64 = 0x424f_4f54;
 const STAGE_DENSITY: u64 = 0x4b44_4500;
+const STAGE_PATIENTS: u64 = 0x5041_5400;
 
 const DEF_AUTHPCT: &str = "Corrected AuthPct (Alaa et al. 2022, as dgm-eval authpct.py): \
     authentic(s) ⇔ r_{j*} < d1(s) with j* = NN_train(s) and r_j the distance from train j to \
@@ -56,9 +58,12 @@ const DEF_MDCR: &str = "mDCR (syntheval): median synthetic→train nearest dista
     training images than training images sit to each other.";
 const DEF_GROUPS: &str =
     "Per-patient results (groups from --groups or --group-by): a patient is copied if any of its \
-    training images is the nearest training image of a flagged synthetic image; patient-level \
-    MIA scores a patient by the maximum score over its images. Ungrouped images count as \
-    their own patient.";
+    training images is the nearest training image of a flagged synthetic image. Patient-level \
+    MIA: members = a seeded sample of training patients, non-members = the non-member \
+    holdout's patients, balanced by patient, each patient with all of its images (a maximum \
+    over more images is larger by chance alone); the attacks run on these images (Monte \
+    Carlo's ε is their median d1) and a patient's score is the maximum over its images. \
+    Ungrouped images count as their own patient.";
 const DEF_MIA: [&str; 4] = [
     "GAN-Leaks full black-box (Chen et al. 2020): score(x) = −d1(x, synthetic).",
     "Calibrated distance (Chen et al. 2020): score(x) = −(d1(x, synthetic) − d1(x, reference)).",
@@ -321,93 +326,18 @@ pub(crate) fn compute(
         .chain(non.iter().map(|&i| hold_d_syn[i]))
         .collect();
 
-    let mut scores: [Option<(Vec<f64>, serde_json::Value)>; 4] = [None, None, None, None];
-    scores[0] = Some((attacks::distance(&d_syn), serde_json::json!({})));
-    if let Some(r) = &reference {
-        let d_ref = time_into(timings, "mia: reference", || {
-            nearest_distances(r, &queries, "mia: queries → reference", ctx.reporter)
-        })?;
-        scores[1] = ab
-            .keep(
-                "mia.distance_calibrated",
-                attacks::distance_calibrated(&d_syn, &d_ref),
-            )
-            .map(|s| (s, serde_json::json!({"n_reference": r.nrows()})));
-    }
-    let n_syn = ctx.e_syn.nrows();
-    let k = m.monte_carlo_k.clamp(1, n_syn);
-    let knn = time_into(timings, "mia: monte carlo", || {
-        search(
-            ctx.syn_index,
-            &queries,
-            k,
-            "mia: queries → synthetic",
-            ctx.reporter,
-        )
-    })?;
-    if let Some(mut mc) = ab.keep(
-        "mia.monte_carlo",
-        attacks::monte_carlo(&knn.distances, k, n_syn),
-    ) {
-        // A query whose K nearest synthetic images are all within ε has a count that is only a
-        // lower bound: search those queries again with 4K, 16K… neighbours (at most all
-        // synthetic images) so that every score is the exact fraction within ε.
-        let mut k_used = k;
-        let mut open: Vec<usize> = (0..queries.nrows())
-            .filter(|&q| k < n_syn && mc.scores[q] * n_syn as f64 >= k as f64 - 0.5)
-            .collect();
-        while !open.is_empty() && k_used < n_syn {
-            k_used = (k_used * 4).min(n_syn);
-            let sub = rows(&queries, &open);
-            let more = time_into(timings, "mia: monte carlo", || {
-                search(
-                    ctx.syn_index,
-                    &sub,
-                    k_used,
-                    "mia: queries → synthetic (saturated)",
-                    ctx.reporter,
-                )
-            })?;
-            let mut still = Vec::new();
-            for (r, &q) in open.iter().enumerate() {
-                let row = &more.distances[r * k_used..(r + 1) * k_used];
-                let count = row.iter().filter(|&&d| d <= mc.epsilon).count();
-                mc.scores[q] = count as f64 / n_syn as f64;
-                if count == k_used && k_used < n_syn {
-                    still.push(q);
-                }
-            }
-            open = still;
-        }
-        let params = serde_json::json!({
-            "epsilon": mc.epsilon,
-            "k": mc.k,
-            "k_max": k_used,
-            "requeried": mc.saturated,
-        });
-        scores[2] = Some((mc.scores, params));
-    }
-    if let Some(r) = &reference {
-        let dcfg = DensityRatioConfig {
-            pca_dims: m.density_pca_dims,
-            seed: cfg.seed ^ STAGE_DENSITY,
-            ..DensityRatioConfig::default()
-        };
-        let dr = time_into(timings, "mia: density ratio", || {
-            attacks::density_ratio(queries.view(), ctx.e_syn.view(), r.view(), &dcfg)
-        });
-        scores[3] = ab.keep("mia.density_ratio", dr).map(|d| {
-            let params = serde_json::json!({
-                "pca_dims": d.dims,
-                "scott_factor_synthetic": d.scott_factor_synthetic,
-                "scott_factor_reference": d.scott_factor_reference,
-                "n_synthetic_kde": d.n_synthetic_kde,
-                "n_reference_kde": d.n_reference_kde,
-                "max_kde_points": dcfg.max_kde_points,
-            });
-            (d.scores, params)
-        });
-    } else {
+    let scores = attack_scores(
+        ctx,
+        Queries {
+            x: &queries,
+            d_syn: &d_syn,
+            reference: reference.as_ref(),
+            patients: false,
+        },
+        timings,
+        &mut ab,
+    )?;
+    if reference.is_none() {
         ab.absent
             .entry("mia.density_ratio".into())
             .or_insert_with(|| "needs a reference set".into());
@@ -450,19 +380,174 @@ pub(crate) fn compute(
         density_ratio: it.next().flatten(),
     });
 
-    if ctx.groups.is_some() {
-        let patient = PatientInput {
-            scores: &scores,
-            labels: &labels,
-            mem: &mem,
-            non: &non,
+    if let Some(g) = &ctx.groups {
+        // Patient level: whole patients, balanced by patient (a maximum over more images is
+        // larger by chance alone), scored by the same attacks on their own query set.
+        let (train_g, hold_g, _) = dense_groups(g);
+        let patient = if train_holdout_overlap(g) == 0 {
+            let pool_g: Vec<u32> = pool.iter().map(|&i| hold_g[i]).collect();
+            let (pm, pn) = balanced_patients(&train_g, &pool_g, cfg.seed ^ STAGE_PATIENTS);
+            let pn: Vec<usize> = pn.iter().map(|&i| pool[i]).collect();
+            let x = concatenate(
+                Axis(0),
+                &[rows(ctx.e_train, &pm).view(), rows(e_hold, &pn).view()],
+            )
+            .expect("same embedding width");
+            let d_syn: Vec<f64> = pm
+                .iter()
+                .map(|&i| ctx.train_d_syn[i])
+                .chain(pn.iter().map(|&i| hold_d_syn[i]))
+                .collect();
+            let scores = attack_scores(
+                ctx,
+                Queries {
+                    x: &x,
+                    d_syn: &d_syn,
+                    reference: reference.as_ref(),
+                    patients: true,
+                },
+                timings,
+                &mut ab,
+            )?;
+            Some(PatientInput {
+                scores,
+                labels: vec![true; pm.len()]
+                    .into_iter()
+                    .chain(vec![false; pn.len()])
+                    .collect(),
+                groups: pm
+                    .iter()
+                    .map(|&i| train_g[i])
+                    .chain(pn.iter().map(|&i| hold_g[i]))
+                    .collect(),
+            })
+        } else {
+            None
         };
         metrics.groups = Some(Defined::new(
-            group_metrics(ctx, Some(patient), &mut ab)?,
+            group_metrics(ctx, patient, &mut ab)?,
             DEF_GROUPS,
         ));
     }
     Ok(ts)
+}
+
+type Scores = [Option<(Vec<f64>, serde_json::Value)>; 4];
+
+/// One query set of the attacks.
+struct Queries<'a> {
+    /// Embeddings: members first, then non-members.
+    x: &'a Array2<f32>,
+    /// `d1(x, synthetic)` per query.
+    d_syn: &'a [f64],
+    reference: Option<&'a Array2<f32>>,
+    /// The patient-level set: failures are recorded under `groups.mia.*`.
+    patients: bool,
+}
+
+/// The four attacks' scores (in [`MIA_ATTACKS`] order) and parameters on one query set; an
+/// attack that cannot run is `None`, recorded under `metrics.absent`.
+fn attack_scores(
+    ctx: &Context<'_>,
+    q: Queries<'_>,
+    timings: &mut Vec<Timing>,
+    ab: &mut Absent<'_>,
+) -> Result<Scores, Error> {
+    let m = &ctx.cfg.metrics;
+    let (prefix, what_ref, what_syn, what_more) = if q.patients {
+        (
+            "groups.mia",
+            "patient mia: queries → reference",
+            "patient mia: queries → synthetic",
+            "patient mia: queries → synthetic (saturated)",
+        )
+    } else {
+        (
+            "mia",
+            "mia: queries → reference",
+            "mia: queries → synthetic",
+            "mia: queries → synthetic (saturated)",
+        )
+    };
+    let key = |attack: &str| format!("{prefix}.{attack}");
+    let stage = |name: &str| format!("{prefix}: {name}");
+    let queries = q.x;
+    let mut scores: Scores = [None, None, None, None];
+    scores[0] = Some((attacks::distance(q.d_syn), serde_json::json!({})));
+    if let Some(r) = q.reference {
+        let d_ref = time_into(timings, &stage("reference"), || {
+            nearest_distances(r, queries, what_ref, ctx.reporter)
+        })?;
+        scores[1] = ab
+            .keep(
+                &key("distance_calibrated"),
+                attacks::distance_calibrated(q.d_syn, &d_ref),
+            )
+            .map(|s| (s, serde_json::json!({"n_reference": r.nrows()})));
+    }
+    let n_syn = ctx.e_syn.nrows();
+    let k = m.monte_carlo_k.clamp(1, n_syn);
+    let knn = time_into(timings, &stage("monte carlo"), || {
+        search(ctx.syn_index, queries, k, what_syn, ctx.reporter)
+    })?;
+    if let Some(mut mc) = ab.keep(
+        &key("monte_carlo"),
+        attacks::monte_carlo(&knn.distances, k, n_syn),
+    ) {
+        // A query whose K nearest synthetic images are all within ε has a count that is only a
+        // lower bound: search those queries again with 4K, 16K… neighbours (at most all
+        // synthetic images) so that every score is the exact fraction within ε.
+        let mut k_used = k;
+        let mut open: Vec<usize> = (0..queries.nrows())
+            .filter(|&q| k < n_syn && mc.scores[q] * n_syn as f64 >= k as f64 - 0.5)
+            .collect();
+        while !open.is_empty() && k_used < n_syn {
+            k_used = (k_used * 4).min(n_syn);
+            let sub = rows(queries, &open);
+            let more = time_into(timings, &stage("monte carlo"), || {
+                search(ctx.syn_index, &sub, k_used, what_more, ctx.reporter)
+            })?;
+            let mut still = Vec::new();
+            for (r, &q) in open.iter().enumerate() {
+                let row = &more.distances[r * k_used..(r + 1) * k_used];
+                let count = row.iter().filter(|&&d| d <= mc.epsilon).count();
+                mc.scores[q] = count as f64 / n_syn as f64;
+                if count == k_used && k_used < n_syn {
+                    still.push(q);
+                }
+            }
+            open = still;
+        }
+        let params = serde_json::json!({
+            "epsilon": mc.epsilon,
+            "k": mc.k,
+            "k_max": k_used,
+            "requeried": mc.saturated,
+        });
+        scores[2] = Some((mc.scores, params));
+    }
+    if let Some(r) = q.reference {
+        let dcfg = DensityRatioConfig {
+            pca_dims: m.density_pca_dims,
+            seed: ctx.cfg.seed ^ STAGE_DENSITY,
+            ..DensityRatioConfig::default()
+        };
+        let dr = time_into(timings, &stage("density ratio"), || {
+            attacks::density_ratio(queries.view(), ctx.e_syn.view(), r.view(), &dcfg)
+        });
+        scores[3] = ab.keep(&key("density_ratio"), dr).map(|d| {
+            let params = serde_json::json!({
+                "pca_dims": d.dims,
+                "scott_factor_synthetic": d.scott_factor_synthetic,
+                "scott_factor_reference": d.scott_factor_reference,
+                "n_synthetic_kde": d.n_synthetic_kde,
+                "n_reference_kde": d.n_reference_kde,
+                "max_kde_points": dcfg.max_kde_points,
+            });
+            (d.scores, params)
+        });
+    }
+    Ok(scores)
 }
 
 /// Splits the holdout into a reference half and the non-member pool (both sorted), whole
@@ -505,12 +590,12 @@ fn split_reference(
     Some((r, p))
 }
 
-/// The MIA sample, for patient-level attacks.
-struct PatientInput<'a> {
-    scores: &'a [Option<(Vec<f64>, serde_json::Value)>; 4],
-    labels: &'a [bool],
-    mem: &'a [usize],
-    non: &'a [usize],
+/// The patient-level attack sample and its scores (whole patients, balanced by patient).
+struct PatientInput {
+    scores: Scores,
+    labels: Vec<bool>,
+    /// Dense group id per query.
+    groups: Vec<u32>,
 }
 
 /// Dense group ids: named groups keep their index; each ungrouped image gets its own.
@@ -526,16 +611,27 @@ fn dense(assign: &[Option<u32>], next: &mut u32) -> Vec<u32> {
         .collect()
 }
 
+/// Dense group ids of train and holdout (disjoint for ungrouped images) and their count.
+fn dense_groups(g: &GroupAssignment<'_>) -> (Vec<u32>, Vec<u32>, u32) {
+    let mut next = g.groups.names.len() as u32;
+    let train_g = dense(&g.train, &mut next);
+    let hold_g = dense(&g.holdout, &mut next);
+    (train_g, hold_g, next)
+}
+
+/// Named groups (patients) with images in both train and holdout.
+fn train_holdout_overlap(g: &GroupAssignment<'_>) -> usize {
+    let named = |a: &[Option<u32>]| a.iter().flatten().copied().collect::<BTreeSet<u32>>();
+    named(&g.train).intersection(&named(&g.holdout)).count()
+}
+
 fn group_metrics(
     ctx: &Context<'_>,
-    patient: Option<PatientInput<'_>>,
+    patient: Option<PatientInput>,
     ab: &mut Absent<'_>,
 ) -> Result<GroupMetrics, Error> {
     let g = ctx.groups.as_ref().expect("called with groups");
-    let n_named = g.groups.names.len() as u32;
-    let mut next = n_named;
-    let train_g = dense(&g.train, &mut next);
-    let hold_g = dense(&g.holdout, &mut next);
+    let (train_g, hold_g, next) = dense_groups(g);
     let mut ungrouped = BTreeMap::new();
     for (role, a) in [("train", &g.train), ("holdout", &g.holdout)] {
         let n = a.iter().filter(|x| x.is_none()).count();
@@ -550,9 +646,7 @@ fn group_metrics(
             ungrouped.insert(role.to_string(), n);
         }
     }
-    let named = |a: &[Option<u32>]| a.iter().flatten().copied().collect::<BTreeSet<u32>>();
-    let (tg, hg) = (named(&g.train), named(&g.holdout));
-    let overlap = tg.intersection(&hg).count();
+    let overlap = train_holdout_overlap(g);
     if overlap > 0 {
         (ab.warn)(format!(
             "{overlap} patient(s) have images in both train and holdout: the holdout is not \
@@ -567,29 +661,21 @@ fn group_metrics(
         None => None,
     };
     let mut mia_by_attack = BTreeMap::new();
-    if let Some(p) = patient {
-        if overlap > 0 {
-            ab.mark(
-                "groups.mia",
-                "patients appear in both train and holdout".into(),
-            );
-        } else {
-            let groups: Vec<u32> = p
-                .mem
-                .iter()
-                .map(|&i| train_g[i])
-                .chain(p.non.iter().map(|&i| hold_g[i]))
-                .collect();
-            for (a, slot) in p.scores.iter().enumerate() {
-                let Some((s, params)) = slot else { continue };
-                let level = mgroups::patient_level(s, p.labels, &groups)
-                    .and_then(|pl| evaluate(MIA_ATTACKS[a], &pl.scores, &pl.is_member));
-                if let Some(r) = ab.keep(&format!("groups.mia.{}", MIA_ATTACKS[a]), level) {
-                    mia_by_attack.insert(
-                        MIA_ATTACKS[a].to_string(),
-                        AttackSummary::new(r, params.clone()),
-                    );
-                }
+    if overlap > 0 && ctx.e_hold.is_some() {
+        ab.mark(
+            "groups.mia",
+            "patients appear in both train and holdout".into(),
+        );
+    } else if let Some(p) = patient {
+        for (a, slot) in p.scores.iter().enumerate() {
+            let Some((s, params)) = slot else { continue };
+            let level = mgroups::patient_level(s, &p.labels, &p.groups)
+                .and_then(|pl| evaluate(MIA_ATTACKS[a], &pl.scores, &pl.is_member));
+            if let Some(r) = ab.keep(&format!("groups.mia.{}", MIA_ATTACKS[a]), level) {
+                mia_by_attack.insert(
+                    MIA_ATTACKS[a].to_string(),
+                    AttackSummary::new(r, params.clone()),
+                );
             }
         }
     }

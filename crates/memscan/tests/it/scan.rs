@@ -336,3 +336,53 @@ fn blank_images_in_every_set_are_not_memorization() {
         "{warnings}"
     );
 }
+
+/// Patient-level MIA without memorization is at chance: whole patients on both sides, balanced
+/// by patient. (Cutting member patients to an image-level sample while non-member patients keep
+/// all their images made the members' maximum over fewer images lose: AUC ≈ 0.33 here.)
+#[test]
+fn patient_level_mia_is_at_chance_without_memorization() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = DemoSpec {
+        size: 32,
+        n_patients_train: 200,
+        slices_per_patient: 6,
+        n_holdout: 1200,
+        n_synthetic_novel: 600,
+        n_exact_copies: 0,
+        n_perturbed_copies: 0,
+        seed: 5,
+        ..DemoSpec::default()
+    };
+    write_demo(&data, &spec).unwrap();
+    let out = dir.path().join("out");
+    let groups_csv = data.join("groups.csv");
+    let groups = groups_csv.to_str().unwrap();
+    let o = scan(
+        &data,
+        &out,
+        &["--size", "32", "--groups", groups, "--bootstrap", "0"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    let g = &s["metrics"]["groups"];
+    assert_eq!(g["n_train_groups"], 200);
+    assert_eq!(g["n_holdout_groups"], 200);
+    // The holdout's patients are split into the reference half and 100 non-member patients;
+    // 100 training patients face them, each with all 6 images.
+    for attack in [
+        "distance",
+        "distance_calibrated",
+        "monte_carlo",
+        "density_ratio",
+    ] {
+        let a = &g["mia"][attack];
+        assert_eq!(a["n_members"], 100, "{attack}: {a}");
+        assert_eq!(a["n_nonmembers"], 100, "{attack}: {a}");
+        let auc = a["auc"].as_f64().unwrap();
+        // sd of a null AUC at 100 vs 100 is 0.04.
+        assert!((0.38..=0.62).contains(&auc), "{attack}: patient AUC {auc}");
+    }
+}
