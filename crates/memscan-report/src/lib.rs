@@ -45,6 +45,22 @@ pub struct AuditOutput {
     pub visuals: Visuals,
 }
 
+/// Creates `dir` if missing and checks that files can be created in it, so that a run can
+/// fail on a bad `--out` before hours of work instead of after.
+///
+/// # Errors
+/// [`Error::Io`] naming `dir` (not a directory, not writable…).
+pub fn prepare_dir(dir: &Path) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    fs::create_dir_all(dir).map_err(io)?;
+    let probe = dir.join(format!(".memscan-write-probe-{}", std::process::id()));
+    fs::File::create(&probe).map_err(io)?;
+    fs::remove_file(&probe).map_err(io)
+}
+
 /// Writes `summary.json`, `synthetic.csv`, `train.csv`, `mia_roc.csv`, `summary.md` and
 /// `report.html` into `dir` (created if missing).
 pub fn write_all(dir: &Path, out: &AuditOutput) -> Result<(), Error> {

@@ -328,6 +328,41 @@ pub fn make_embedder(
     })
 }
 
+/// Content checks of whole sets (images or features): the synthetic set equal to the training
+/// set is a warning; a real set (holdout, reference) equal to the training set, or the
+/// reference equal to the holdout, is an error, since every calibrated metric would be void.
+pub(crate) fn check_set_hashes(
+    (train, synthetic): (&str, &str),
+    (holdout, reference): (Option<&str>, Option<&str>),
+    warn: &mut dyn FnMut(String),
+) -> Result<(), Error> {
+    if train == synthetic {
+        warn("the synthetic set has the same content as the training set".into());
+    }
+    if holdout == Some(train) {
+        return Err(Error::Inputs(
+            "the holdout set has the same content as the training set; the holdout must be \
+             real images the generator never saw"
+                .into(),
+        ));
+    }
+    if reference == Some(train) {
+        return Err(Error::Inputs(
+            "the reference set has the same content as the training set; the reference must \
+             be real images the generator never saw, disjoint from the holdout"
+                .into(),
+        ));
+    }
+    if reference.is_some() && reference == holdout {
+        return Err(Error::Inputs(
+            "the reference set has the same content as the holdout set; it must be disjoint \
+             from it (without --reference a seeded half of the holdout is the reference)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes and embeds the image sets.
 fn ingest_images(
     cfg: &AuditConfig,
@@ -371,15 +406,41 @@ fn ingest_images(
             skipped.len()
         ));
     }
-    if train.hash == synthetic.hash {
-        warn("the synthetic set has the same content as the training set".into());
-    }
-    if let Some(h) = &holdout {
-        if h.hash == train.hash {
-            return Err(Error::Inputs(
-                "the holdout set has the same content as the training set; the holdout must \
-                     be real images the generator never saw"
-                    .into(),
+    check_set_hashes(
+        (&train.hash, &synthetic.hash),
+        (
+            holdout.as_ref().map(|h| h.hash.as_str()),
+            reference.as_ref().map(|r| r.hash.as_str()),
+        ),
+        warn,
+    )?;
+    // Real sets must be disjoint; single shared images (a leak, or byte-identical blank
+    // slices) are warned about.
+    for (role, set, other_role, other) in [
+        ("holdout", holdout.as_ref(), "train", Some(&train)),
+        ("reference", reference.as_ref(), "train", Some(&train)),
+        ("reference", reference.as_ref(), "holdout", holdout.as_ref()),
+    ] {
+        let (Some(set), Some(other)) = (set, other) else {
+            continue;
+        };
+        let by_hash: std::collections::HashMap<&str, &str> = other
+            .images
+            .iter()
+            .map(|i| (i.hash.as_str(), i.id.as_str()))
+            .collect();
+        let shared: Vec<(&str, &str)> = set
+            .images
+            .iter()
+            .filter_map(|i| by_hash.get(i.hash.as_str()).map(|&o| (i.id.as_str(), o)))
+            .collect();
+        if let Some(&(a, b)) = shared.first() {
+            warn(format!(
+                "{} of {} {role} images have the same content as {other_role} images (e.g. \
+                 {role} {a} = {other_role} {b}): the sets must be disjoint; unless they are \
+                 blank images, this is a leak that biases the calibrated metrics",
+                shared.len(),
+                set.images.len()
             ));
         }
     }

@@ -769,6 +769,8 @@ pub fn run_audit(
     out: &std::path::Path,
     quiet: bool,
 ) -> Result<(Audit, ExitCode)> {
+    memscan_report::prepare_dir(out)
+        .with_context(|| format!("cannot write reports to {}", out.display()))?;
     let reporter = BarReporter::new(quiet);
     let audit = Audit::run(cfg, &reporter)?;
     memscan_report::write_all(out, &audit.output)

@@ -509,18 +509,14 @@ pub(crate) fn ingest(
             )));
         }
     }
-    if train.input.content_hash == synthetic.input.content_hash {
-        warn("the synthetic set has the same content as the training set".into());
-    }
-    if let Some(h) = &holdout {
-        if h.input.content_hash == train.input.content_hash {
-            return Err(Error::Inputs(
-                "the holdout set has the same content as the training set; the holdout must \
-                 be real images the generator never saw"
-                    .into(),
-            ));
-        }
-    }
+    crate::audit::check_set_hashes(
+        (&train.input.content_hash, &synthetic.input.content_hash),
+        (
+            holdout.as_ref().map(|h| h.input.content_hash.as_str()),
+            reference.as_ref().map(|r| r.input.content_hash.as_str()),
+        ),
+        warn,
+    )?;
     let embedder = serde_json::json!({
         "name": "features",
         "dim": dim,

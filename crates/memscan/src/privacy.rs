@@ -181,9 +181,18 @@ pub(crate) fn compute(
             metrics.identifiability = ab
                 .keep("identifiability", identifiability(ctx.train_d_syn, r))
                 .map(|v| Defined::new(v, DEF_IDENTIFIABILITY));
-            metrics.mdcr = ab
-                .keep("mdcr", mdcr(ctx.d1_syn, r))
-                .map(|v| Defined::new(v, DEF_MDCR));
+            metrics.mdcr = ab.keep("mdcr", mdcr(ctx.d1_syn, r)).map(|v| {
+                if v.median_train_to_train == 0.0 {
+                    (ab.warn)(format!(
+                        "mdcr is {} by syntheval's convention for a zero denominator: at least \
+                         half of the training images have an exact duplicate in the training \
+                         set (blank or repeated images), so it says nothing about closeness \
+                         here",
+                        v.value
+                    ));
+                }
+                Defined::new(v, DEF_MDCR)
+            });
             let hold: Option<(Vec<usize>, Vec<f64>)> = ctx.nn_hold.map(|nn| {
                 (0..nn.len())
                     .map(|i| (nn.nearest(i).0 as usize, nn.nearest(i).1))

@@ -176,3 +176,95 @@ fn nan_in_a_float_array_is_an_error_naming_the_file() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nan.npy"), "{}", stderr(&o));
 }
+
+#[test]
+fn real_sets_must_be_disjoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, s, h) = tiny(dir.path());
+    let out = dir.path().join("out");
+    let p = |p: &Path| p.display().to_string();
+    // A reference equal to the holdout or to the training set voids the calibrated attack:
+    // usage error naming the problem.
+    for (r, what) in [(&h, "the holdout set"), (&t, "the training set")] {
+        let o = run(&args(&t, &s, &h, &out, &["--reference", &p(r)]));
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("reference set has the same content as {what}")),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // Single shared images are warned about, naming one pair.
+    let h2 = constant_npy(
+        &dir.path().join("hold2.npy"),
+        &[0.0625, 0.25, 0.5625, 0.875, 1.0],
+        4,
+    );
+    let r2 = constant_npy(&dir.path().join("ref2.npy"), &[0.1, 0.2, 0.875, 0.3], 4);
+    let o = run(&args(&t, &s, &h2, &out, &["--reference", &p(&r2)]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w = summary(&out)["warnings"].to_string();
+    assert!(
+        w.contains("1 of 5 holdout images have the same content as train images (e.g. holdout hold2.npy#1 = train train.npy#1)"),
+        "{w}"
+    );
+    assert!(
+        w.contains("1 of 4 reference images have the same content as holdout images (e.g. reference ref2.npy#2 = holdout hold2.npy#3)"),
+        "{w}"
+    );
+    assert!(
+        !w.contains("reference images have the same content as train"),
+        "{w}"
+    );
+}
+
+#[test]
+fn mdcr_with_a_zero_denominator_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, s, h) = tiny(dir.path());
+    // Every training image has a duplicate: median train → other-train distance 0.
+    let t = constant_npy(&dir.path().join("dup.npy"), &[0.25, 0.25, 0.5, 0.5], 4);
+    let out = dir.path().join("out");
+    let o = run(&args(&t, &s, &h, &out, &[]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = summary(&out);
+    assert_eq!(j["metrics"]["mdcr"]["median_train_to_train"], 0.0);
+    assert_eq!(j["metrics"]["mdcr"]["value"], 0.0);
+    let w = j["warnings"].to_string();
+    assert!(w.contains("mdcr is 0 by syntheval's convention"), "{w}");
+}
+
+#[test]
+fn unwritable_out_is_a_usage_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, s, h) = tiny(dir.path());
+    let out = dir.path().join("a_file");
+    std::fs::write(&out, "not a directory").unwrap();
+    let o = run(&args(&t, &s, &h, &out, &[]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("cannot write reports to") && e.contains("a_file"),
+        "{e}"
+    );
+    // Nothing was left behind in a writable --out.
+    let out = dir.path().join("ok");
+    let o = run(&args(&t, &s, &h, &out, &[]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "mia_roc.csv",
+            "report.html",
+            "summary.json",
+            "summary.md",
+            "synthetic.csv",
+            "train.csv"
+        ]
+    );
+}
