@@ -1,8 +1,10 @@
 //! Similarity profile (DESIGN.md metric 3), after Somepalli et al. (CVPR 2023, "Diffusion Art
 //! or Digital Forgery? Investigating Data Replication in Diffusion Models").
 //!
-//! Summary statistics of the top-1 cosine similarity `cos(x) = max_j cos(x, train_j)`
-//! (`= 1 − d1(x)²/2` for L2-normalized embeddings), computed once for synthetic→train and once
+//! Summary statistics of the top-1 cosine similarity `cos(x) = cos(x, NN_train(x))`, the cosine
+//! to the training image nearest in Euclidean distance (with crop views, to the nearest view),
+//! which for L2-normalized embeddings is `max_j cos(x, train_j) = 1 − d1(x)²/2`; for the
+//! unnormalized pixel embedder the two can differ. Computed once for synthetic→train and once
 //! for holdout→train, the background that says what "similar" means for genuinely new images.
 //! It is reported under `similarity.synthetic` / `similarity.holdout` in `summary.json`.
 //!
