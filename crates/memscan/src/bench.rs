@@ -404,8 +404,8 @@ pub struct BenchRow {
     pub recall_01: Option<f64>,
     #[serde(rename = "f1@0.01")]
     pub f1_01: Option<f64>,
-    /// Share of the novel (not-copy) synthetic images flagged at α = 0.01: about α when the
-    /// threshold is calibrated well.
+    /// Share of the novel synthetic images (held-out real images, not generated ones) flagged
+    /// at α = 0.01: about α when the threshold is calibrated well.
     #[serde(rename = "novel_flag_rate@0.01")]
     pub novel_flag_rate_01: Option<f64>,
     #[serde(rename = "est_rate@0.001")]
@@ -674,6 +674,15 @@ fn ratio(a: usize, b: usize) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
 }
 
+/// Share of the novel images (origin `novel`: held-out real images of new patients) that
+/// `flags` flags. Generated images that are not copies (KDE, denoiser) are not novel and do
+/// not count; `None` without novel images.
+fn novel_flag_rate(flags: &[bool], truth: &[TruthRow]) -> Option<f64> {
+    let novel = || truth.iter().filter(|t| t.origin == "novel");
+    let flagged = novel().filter(|t| flags[t.index]).count();
+    ratio(flagged, novel().count())
+}
+
 /// `(est_rate, precision, recall, f1)` of `flags` against `truth`.
 fn prf(flags: &[bool], truth: &[bool]) -> (f64, Option<f64>, Option<f64>, Option<f64>) {
     let tp = flags.iter().zip(truth).filter(|(&f, &t)| f && t).count();
@@ -866,12 +875,6 @@ fn score(
         .then(|| roc::auc(&scores, &truth).ok())
         .flatten();
     let (e1, p1, r1, f1) = prf(&flags[0], &truth);
-    let negatives = n - positives;
-    let false_flags = flags[0]
-        .iter()
-        .zip(&truth)
-        .filter(|(&f, &t)| f && !t)
-        .count();
     let (e2, p2, r2, f2) = prf(&flags[1], &truth);
     let mia = out
         .summary
@@ -896,7 +899,7 @@ fn score(
         precision_01: p1,
         recall_01: r1,
         f1_01: f1,
-        novel_flag_rate_01: ratio(false_flags, negatives),
+        novel_flag_rate_01: novel_flag_rate(&flags[0], &cell.truth),
         est_rate_001: e2,
         precision_001: p2,
         recall_001: r2,
@@ -1053,6 +1056,30 @@ mod tests {
         let (_, p, r, f) = prf(&[false; 3], &[false; 3]);
         assert_eq!((p, r, f), (None, None, None));
         assert_eq!(npy_index("synthetic.npy#17"), Some(17));
+    }
+
+    #[test]
+    fn novel_flag_rate_counts_novel_images_only() {
+        let generated = |index, copy| TruthRow {
+            copy,
+            origin: "kde".into(),
+            train: Some(0),
+            novel: None,
+            d1: Some(0.1),
+            d2: Some(0.2),
+            ..novel_row(index, 0)
+        };
+        // 0, 1: novel (one flagged); 2: a KDE copy (flagged); 3: a KDE sample that is not a
+        // copy (flagged): a false alarm, but not a novel image.
+        let truth = [
+            novel_row(0, 0),
+            novel_row(1, 1),
+            generated(2, true),
+            generated(3, false),
+        ];
+        let flags = [true, false, true, true];
+        assert_eq!(novel_flag_rate(&flags, &truth), Some(0.5));
+        assert_eq!(novel_flag_rate(&flags[2..], &[]), None);
     }
 
     #[test]
