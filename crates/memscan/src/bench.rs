@@ -967,18 +967,22 @@ impl BenchReport {
     }
 
     /// The embedders side by side (`embedders.md`), one row per dataset × injected
-    /// transform and one column group per embedder (in suite order): detection AUROC,
+    /// transform (× number of copies, named in the row, when a suite injects a transform at
+    /// several fractions) and one column group per embedder (in suite order): detection AUROC,
     /// recall at the calibrated α = 0.01, and the share of novel images flagged at α = 0.01.
     /// `None` when the run has no inject cells.
     pub fn embedder_comparison(&self) -> Option<String> {
         let mut embedders: Vec<&str> = Vec::new();
-        let mut keys: Vec<(&str, &str)> = Vec::new();
+        // (dataset, transform, number of copies): one suite may inject a transform at
+        // several fractions.
+        let mut keys: Vec<(&str, &str, usize)> = Vec::new();
         for r in self.rows.iter().filter(|r| r.generator == "inject") {
             if !embedders.contains(&r.embedder.as_str()) {
                 embedders.push(&r.embedder);
             }
-            if !keys.contains(&(r.dataset.as_str(), r.setting.as_str())) {
-                keys.push((&r.dataset, &r.setting));
+            let key = (r.dataset.as_str(), r.setting.as_str(), r.true_copies);
+            if !keys.contains(&key) {
+                keys.push(key);
             }
         }
         if keys.is_empty() {
@@ -993,12 +997,19 @@ impl BenchReport {
         s.push('\n');
         s.push_str(&rule);
         s.push('\n');
-        for (d, t) in keys {
-            s.push_str(&format!("| {d} | {t} |"));
+        for &(d, t, c) in &keys {
+            let fractions = keys.iter().filter(|k| (k.0, k.1) == (d, t)).count();
+            let row = |r: &&BenchRow| {
+                r.generator == "inject" && r.dataset == d && r.setting == t && r.true_copies == c
+            };
+            match self.rows.iter().find(row) {
+                Some(r) if fractions > 1 => {
+                    s.push_str(&format!("| {d} | {t}, {c} of {} |", r.n_synthetic))
+                }
+                _ => s.push_str(&format!("| {d} | {t} |")),
+            }
             for e in &embedders {
-                match self.rows.iter().find(|r| {
-                    r.generator == "inject" && r.dataset == d && r.setting == t && r.embedder == *e
-                }) {
+                match self.rows.iter().find(|r| row(r) && r.embedder == *e) {
                     Some(r) => s.push_str(&format!(
                         " {} | {} | {} |",
                         fmt(r.auroc),
@@ -1056,6 +1067,63 @@ mod tests {
         let (_, p, r, f) = prf(&[false; 3], &[false; 3]);
         assert_eq!((p, r, f), (None, None, None));
         assert_eq!(npy_index("synthetic.npy#17"), Some(17));
+    }
+
+    #[test]
+    fn embedder_table_keeps_a_transform_at_two_fractions_apart() {
+        let row = |embedder: &str, copies: usize, recall: f64| BenchRow {
+            dataset: "ct".into(),
+            generator: "inject".into(),
+            setting: "blur@0.5".into(),
+            embedder: embedder.into(),
+            n_train: 100,
+            n_holdout: 100,
+            n_synthetic: 100,
+            true_copies: copies,
+            true_rate: copies as f64 / 100.0,
+            auroc: Some(0.9),
+            est_rate_01: 0.1,
+            precision_01: None,
+            recall_01: Some(recall),
+            f1_01: None,
+            novel_flag_rate_01: Some(0.01),
+            est_rate_001: 0.1,
+            precision_001: None,
+            recall_001: None,
+            f1_001: None,
+            mia_auc: None,
+            mia_tpr_1: None,
+            mia_tpr_01: None,
+            audit_seconds: 1.0,
+            images_per_s: 1.0,
+        };
+        let mut report = BenchReport {
+            suite: "t".into(),
+            seed: 0,
+            threads: 1,
+            rows: vec![
+                row("pixel", 10, 0.25),
+                row("pixel", 50, 0.75),
+                row("cnn", 10, 0.5),
+            ],
+            skipped: vec![],
+            notes: vec![],
+            seconds: 1.0,
+        };
+        let t = report.embedder_comparison().unwrap();
+        assert!(
+            t.contains("| ct | blur@0.5, 10 of 100 | 0.900 | 0.250 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| ct | blur@0.5, 50 of 100 | 0.900 | 0.750 |"),
+            "{t}"
+        );
+        assert!(t.contains("| 0.900 | 0.500 | 0.010 |\n"), "{t}");
+        // One fraction: the plain label.
+        report.rows.remove(1);
+        let t = report.embedder_comparison().unwrap();
+        assert!(t.contains("| ct | blur@0.5 | 0.900 | 0.250 |"), "{t}");
     }
 
     #[test]
