@@ -29,7 +29,9 @@
 //! # Inputs
 //!
 //! - Pictures: `.png .jpg .jpeg .tif .tiff .bmp` (case-insensitive; 8- and 16-bit gray,
-//!   gray+alpha, RGB, RGBA, palette; 32-bit float TIFF), EXIF orientation applied.
+//!   gray+alpha, RGB, RGBA, palette; 32-bit float TIFF), EXIF orientation applied. A JPEG
+//!   whose data ends before its end-of-image marker (`FF D9`) is truncated, an error (bytes
+//!   after that marker are ignored).
 //! - Batches: `.npy` arrays shaped `(N, H, W)`, `(N, H, W, C)` with `C ∈ {1, 3, 4}`, or
 //!   `(N, C, H, W)` when `C ∈ {1, 3}` and `W ∉ {1, 3, 4}`; dtypes `uint8`, `uint16`,
 //!   `float32`, `float64`. `.npz` archives: every array inside, sorted by name, is such a batch.

@@ -6,10 +6,16 @@
 //! 8-bit `v / 255`, 16-bit per-image min–max over the color channels (alpha `v / 65535`),
 //! 32-bit float (TIFF) the float rule over the whole image. The decoder's default memory
 //! limit (512 MiB) applies; larger images are an [`ErrorKind::Decode`] error.
+//!
+//! A truncated JPEG is rejected before decoding: the JPEG decoder fills a cut-off scan with
+//! gray and reports no error, so the segments are walked first (see [`jpeg_is_truncated`]) and
+//! a stream that ends before its end-of-image marker (`FF D9`) is an [`ErrorKind::Decode`]
+//! error ("truncated or corrupt JPEG"). Bytes after the end-of-image marker are accepted.
 
 use crate::error::ErrorKind;
 use crate::normalize::{planes, sha256_hex, Intensity, Planes, Sample};
-use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Pixel};
+use image::error::{DecodingError, ImageFormatHint};
+use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageError, ImageFormat, ImageReader, Pixel};
 use ndarray::ArrayView3;
 use std::io::Cursor;
 use std::path::Path;
@@ -28,11 +34,74 @@ pub(crate) fn decode(path: &Path, format: ImageFormat) -> Result<(String, Planes
         format: format_name(format),
         source,
     };
+    if format == ImageFormat::Jpeg && jpeg_is_truncated(&bytes) {
+        return Err(decode_err(ImageError::Decoding(DecodingError::new(
+            ImageFormatHint::Exact(ImageFormat::Jpeg),
+            "the data ends before the end-of-image marker (FF D9): the file is truncated",
+        ))));
+    }
     let mut decoder = reader.into_decoder().map_err(decode_err)?;
     let orientation = decoder.orientation().map_err(decode_err)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
     image.apply_orientation(orientation);
     Ok((hash, to_planes(image)?))
+}
+
+/// Whether a JPEG stream (starting with the start-of-image marker `FF D8`) ends before its
+/// end-of-image marker `FF D9`.
+///
+/// Walks the segments as a decoder does: each marker segment is skipped by its length (so
+/// marker-like bytes inside APPn payloads, such as an EXIF thumbnail's own markers, are never
+/// mistaken for the main image's), and after a start-of-scan (`FF DA`) the entropy-coded data is
+/// skipped up to the next marker: inside it every `FF` is followed by a stuffed `00` or a restart
+/// marker `D0`–`D7`, so `FF D9` cannot occur there. The stream is complete when `FF D9` is
+/// reached (anything after it is ignored), truncated when the data ends first. Data that is not
+/// a well-formed segment sequence is left to the decoder to judge (`false`).
+fn jpeg_is_truncated(b: &[u8]) -> bool {
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut pos = 2;
+    loop {
+        // A marker: `FF`, optional `FF` fill bytes, then the marker's code.
+        match b.get(pos) {
+            None => return true,
+            Some(0xFF) => {}
+            Some(_) => return false,
+        }
+        while b.get(pos) == Some(&0xFF) {
+            pos += 1;
+        }
+        let Some(&code) = b.get(pos) else {
+            return true;
+        };
+        pos += 1;
+        match code {
+            0xD9 => return false,
+            // Markers without a length: SOI, RST0–7, TEM.
+            0xD8 | 0xD0..=0xD7 | 0x01 => continue,
+            _ => {}
+        }
+        let Some(len) = b.get(pos..pos + 2) else {
+            return true;
+        };
+        // The length counts its own two bytes.
+        pos += usize::from(u16::from_be_bytes([len[0], len[1]])).max(2);
+        if pos > b.len() {
+            return true;
+        }
+        if code == 0xDA {
+            // Entropy-coded data, up to the next marker other than a stuffed byte or RSTn.
+            loop {
+                match (b.get(pos), b.get(pos + 1)) {
+                    (None, _) | (Some(0xFF), None) => return true,
+                    (Some(0xFF), Some(0x00 | 0xD0..=0xD7)) => pos += 2,
+                    (Some(0xFF), Some(_)) => break,
+                    (Some(_), _) => pos += 1,
+                }
+            }
+        }
+    }
 }
 
 fn format_name(format: ImageFormat) -> String {
@@ -309,6 +378,103 @@ mod tests {
                 .ends_with("trunc.png: truncated or corrupt PNG"),
             "{err}"
         );
+    }
+
+    /// A textured RGB image (so its JPEG has a long entropy-coded scan).
+    fn textured(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            let v = (x * 7 + y * 13) ^ (x * y);
+            Rgb([v as u8, (v >> 3) as u8, (x + 2 * y) as u8])
+        })
+    }
+
+    fn baseline_jpeg(img: &RgbImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(img)
+            .unwrap();
+        out
+    }
+
+    fn progressive_jpeg(img: &RgbImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut out, 90);
+        enc.set_progressive(true);
+        let (w, h) = img.dimensions();
+        enc.encode(
+            img.as_raw(),
+            w as u16,
+            h as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .unwrap();
+        out
+    }
+
+    /// The number of start-of-scan markers (`FF DA` pairs: the encoders used here write none
+    /// elsewhere).
+    fn scans(jpeg: &[u8]) -> usize {
+        jpeg.windows(2).filter(|w| w == &[0xFF, 0xDA]).count()
+    }
+
+    #[test]
+    fn truncated_jpeg_is_a_decode_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = textured(256, 256);
+        for (kind, full) in [
+            ("baseline", baseline_jpeg(&img)),
+            ("progressive", progressive_jpeg(&img)),
+        ] {
+            assert!(full.len() > 20_000, "{kind}: {} bytes", full.len());
+            let p = dir.path().join(format!("{kind}.jpg"));
+            std::fs::write(&p, &full).unwrap();
+            load_ok(&p, &cfg(8, 1));
+            // Cut inside the first scan, between scans (progressive), and just before EOI.
+            for cut in [full.len() * 3 / 10, full.len() / 2, full.len() - 2] {
+                let name = format!("{kind}_{cut}.jpg");
+                let p = dir.path().join(&name);
+                std::fs::write(&p, &full[..cut]).unwrap();
+                let err = load_err(&p, &cfg(8, 1), &name);
+                assert!(
+                    matches!(err.kind(), ErrorKind::Decode { .. }),
+                    "{name}: {err:?}"
+                );
+                assert!(
+                    err.to_string().ends_with(": truncated or corrupt JPEG"),
+                    "{err}"
+                );
+                assert!(err.source().unwrap().to_string().contains("truncated"));
+            }
+        }
+        assert!(scans(&progressive_jpeg(&img)) > 1, "really progressive");
+    }
+
+    #[test]
+    fn jpeg_with_trailing_bytes_or_a_thumbnail_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = baseline_jpeg(&textured(128, 128));
+        // Bytes after the end-of-image marker (some cameras append data) are legal.
+        let mut trailing = full.clone();
+        trailing.extend_from_slice(b"\xFF\xDAtrailer without an end marker");
+        let p = dir.path().join("trailing.jpg");
+        std::fs::write(&p, &trailing).unwrap();
+        load_ok(&p, &cfg(8, 1));
+        // An APP1 segment holding a whole thumbnail JPEG (SOS and EOI markers of its own)
+        // before the main image: complete if the main image is, truncated if it is cut.
+        let thumb = baseline_jpeg(&textured(16, 16));
+        let mut with_thumb = full[..2].to_vec();
+        with_thumb.extend_from_slice(&[0xFF, 0xE1]);
+        with_thumb.extend_from_slice(&(thumb.len() as u16 + 8).to_be_bytes());
+        with_thumb.extend_from_slice(b"Exif\0\0");
+        with_thumb.extend_from_slice(&thumb);
+        with_thumb.extend_from_slice(&full[2..]);
+        let p = dir.path().join("thumb.jpg");
+        std::fs::write(&p, &with_thumb).unwrap();
+        load_ok(&p, &cfg(8, 1));
+        let p = dir.path().join("thumb_cut.jpg");
+        std::fs::write(&p, &with_thumb[..with_thumb.len() - 100]).unwrap();
+        let err = load_err(&p, &cfg(8, 1), "thumb_cut.jpg");
+        assert!(matches!(err.kind(), ErrorKind::Decode { .. }), "{err:?}");
     }
 
     #[test]
