@@ -11,7 +11,9 @@
 //! | `(N, C, H, W)` with `C ∈ {1, 3}` and `W ∉ {1, 3, 4}` | channels first (PyTorch) |
 //! | `(N, H, W, C)` with `C ∈ {1, 3, 4}` | channels last (NumPy/PIL; 4 = RGBA) |
 //!
-//! so an ambiguous `(N, 3, H, 3)` is read as channels last. dtypes: `uint8` (`v / 255`),
+//! so an ambiguous `(N, 3, H, 3)` is read as channels last. An image of more than
+//! [`MAX_PIXELS`](crate::MAX_PIXELS) pixels (`H · W`) is [`ErrorKind::TooManyPixels`], from the
+//! header (an `.npz` member's data is compressed, so the file's length does not bound it). dtypes: `uint8` (`v / 255`),
 //! `uint16` (per-image min–max), `float32`/`float64` (the float rule over the whole array),
 //! either byte order, C or Fortran order. In an `.npz` every array, sorted by name, is such a
 //! batch (`arr_0` is guided-diffusion's convention); images are `file#index` in an `.npy` and
@@ -19,7 +21,7 @@
 
 use crate::error::{Error, ErrorKind};
 use crate::load::{Outcome, Rejected};
-use crate::normalize::{make_image, planes, slice_hash, Intensity, Sample};
+use crate::normalize::{check_pixels, make_image, planes, slice_hash, Intensity, Sample};
 use crate::IoConfig;
 use ndarray::{ArrayD, ArrayView3, Axis, Ix3, IxDyn, ShapeBuilder};
 use ndarray_npy::npy::header::Header;
@@ -305,6 +307,11 @@ impl Layout {
                 })
             }
         };
+        let (h, w) = match layout {
+            Layout::Gray | Layout::ChannelsLast => (shape[1], shape[2]),
+            Layout::ChannelsFirst => (shape[2], shape[3]),
+        };
+        check_pixels(w as u64, h as u64)?;
         Ok(layout)
     }
 }
@@ -351,6 +358,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         (dir, path)
+    }
+
+    #[test]
+    fn an_image_of_too_many_pixels_is_rejected_from_the_header() {
+        let (dir, _) = tmp("x");
+        for (shape, (w, h)) in [
+            ("(1, 20000, 20000)", (20000, 20000)),
+            ("(2, 3, 16385, 16384)", (16384, 16385)),
+            ("(1, 40000, 40000, 3)", (40000, 40000)),
+        ] {
+            let p = dir.path().join("bomb.npy");
+            write_raw_npy(&p, "|u1", shape, &[0; 16]);
+            let err = load_err(&p, &cfg(4, 1), "bomb.npy");
+            assert!(
+                matches!(err.kind(), ErrorKind::TooManyPixels { width, height }
+                    if (*width, *height) == (w, h)),
+                "{shape}: {err:?}"
+            );
+            assert!(err.to_string().contains(&format!("{w}×{h}")), "{err}");
+        }
+        // 2^28 pixels exactly: the header is fine, the data is missing.
+        let p = dir.path().join("edge.npy");
+        write_raw_npy(&p, "|u1", "(1, 16384, 16384)", &[0; 16]);
+        let err = load_err(&p, &cfg(4, 1), "edge.npy");
+        assert!(
+            matches!(err.kind(), ErrorKind::TruncatedArray { .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -644,7 +679,7 @@ mod tests {
             "{err}"
         );
         let p = dir.path().join("huge.npy");
-        write_raw_npy(&p, "<f8", "(1000000, 100000, 100000)", &[0; 16]);
+        write_raw_npy(&p, "<f8", "(1000000, 10000, 10000)", &[0; 16]);
         let err = load_err(&p, &cfg(4, 1), "huge.npy");
         assert!(
             matches!(err.kind(), ErrorKind::TruncatedArray { .. }),

@@ -39,13 +39,15 @@
 //! declared length up front: one corrupt length field cost gigabytes and seconds), and
 //! BitsAllocated/BitsStored/NumberOfFrames are validated, with samples converted here rather
 //! than through `dicom-pixeldata`'s lookup tables (which assert `BitsStored ≠ 0` and allocate
-//! `2^BitsStored` entries).
+//! `2^BitsStored` entries). A frame of more than [`MAX_PIXELS`](crate::MAX_PIXELS) pixels
+//! (Rows × Columns) is [`ErrorKind::TooManyPixels`] before any pixel is decoded (the codecs
+//! also refuse output far larger than their compressed input).
 
 use crate::error::{Error, ErrorKind};
 use crate::load::{Decoded, Outcome, Rejected};
 use crate::normalize::{
-    make_image, percentile_window, planes, sha256_hex, slice_hash, window_bounds, Intensity,
-    Planes, Sample,
+    check_pixels, make_image, percentile_window, planes, sha256_hex, slice_hash, window_bounds,
+    Intensity, Planes, Sample,
 };
 use crate::{IoConfig, SourceMeta, DICOM_IDENTIFYING};
 use dicom_dictionary_std::tags;
@@ -290,7 +292,8 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, ErrorKind> {
         })
 }
 
-/// Checks that the object has pixel data in a decodable transfer syntax, and decodes it.
+/// Checks that the object has pixel data in a decodable transfer syntax and frames of at most
+/// [`MAX_PIXELS`](crate::MAX_PIXELS) pixels, and decodes it.
 fn decode_pixels(obj: &DefaultDicomObject) -> Result<DecodedPixelData<'_>, ErrorKind> {
     if obj.get(tags::PIXEL_DATA).is_none() {
         return Err(ErrorKind::MissingPixelData);
@@ -310,6 +313,10 @@ fn decode_pixels(obj: &DefaultDicomObject) -> Result<DecodedPixelData<'_>, Error
             })
         }
         Some(_) => {}
+    }
+    let dimension = |tag| obj.get(tag).and_then(|e| e.to_int::<u32>().ok());
+    if let (Some(rows), Some(cols)) = (dimension(tags::ROWS), dimension(tags::COLUMNS)) {
+        check_pixels(cols.into(), rows.into())?;
     }
     obj.decode_pixel_data().map_err(ErrorKind::DicomPixelData)
 }
@@ -1366,6 +1373,46 @@ mod tests {
         assert!(
             matches!(err.kind(), ErrorKind::UnsupportedDicomImage { attribute, .. }
                 if *attribute == "BitsStored"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn frames_of_too_many_pixels_are_rejected_before_decoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_gray(
+            dir.path(),
+            "huge.dcm",
+            &Gray {
+                rows: 65535,
+                cols: 16385,
+                ..Gray::default()
+            },
+        );
+        let err = load_err(&p, &cfg(2, 1), "huge.dcm");
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::TooManyPixels {
+                    width: 16385,
+                    height: 65535
+                }
+            ),
+            "{err}"
+        );
+        // Below the limit, the short pixel data is what is wrong.
+        let p = write_gray(
+            dir.path(),
+            "big.dcm",
+            &Gray {
+                rows: 16384,
+                cols: 16384,
+                ..Gray::default()
+            },
+        );
+        let err = load_err(&p, &cfg(2, 1), "big.dcm");
+        assert!(
+            matches!(err.kind(), ErrorKind::ShortPixelData { .. }),
             "{err}"
         );
     }

@@ -245,6 +245,25 @@ pub enum ErrorKind {
         /// The datatype's name (e.g. `Complex64`) or numeric code.
         datatype: String,
     },
+    /// An image declares more than [`MAX_PIXELS`](crate::MAX_PIXELS) pixels (a
+    /// decompression bomb or a corrupt header): rejected from its header, before its pixels are
+    /// decoded or allocated.
+    #[error(
+        "image declares {width}×{height} pixels ({}), more than the limit of {} \
+         (2^28) pixels per image",
+        .width.saturating_mul(*.height),
+        crate::MAX_PIXELS
+    )]
+    TooManyPixels { width: u64, height: u64 },
+    /// A NIfTI volume declares more than [`MAX_VOLUME_VOXELS`](crate::MAX_VOLUME_VOXELS)
+    /// voxels: rejected from its header, before its voxels are read.
+    #[error(
+        "volume declares {nx}×{ny}×{nz} voxels ({}), more than the limit of {} \
+         (2^30) voxels per volume",
+        .nx.saturating_mul(*.ny).saturating_mul(*.nz),
+        crate::MAX_VOLUME_VOXELS
+    )]
+    TooManyVoxels { nx: u64, ny: u64, nz: u64 },
     /// [`IoConfig::window`](crate::IoConfig::window) has a width that is not positive, or a
     /// value that is not finite.
     #[error("intensity window (center {center}, width {width}) needs a finite center and a positive finite width")]

@@ -13,8 +13,9 @@
 //! identifying DICOM attributes for leakage checks — kept in memory, never serialized).
 //!
 //! Bad input (corrupt, truncated, unsupported, wrong rank, NaN, constant 16-bit, DICOM without
-//! pixel data or in an undecodable transfer syntax, a bad NIfTI header…) is an [`Error`] naming
-//! the file, or — with [`BadInputPolicy::Skip`] — a [`Skipped`] entry.
+//! pixel data or in an undecodable transfer syntax, a bad NIfTI header, an image declaring more
+//! than [`MAX_PIXELS`] pixels or a volume more than [`MAX_VOLUME_VOXELS`] voxels…) is an
+//! [`Error`] naming the file, or — with [`BadInputPolicy::Skip`] — a [`Skipped`] entry.
 //!
 //! ```no_run
 //! use memscan_io::{load, IoConfig, NoReporter};
@@ -96,6 +97,19 @@ pub use error::{Error, ErrorKind};
 pub use load::{load, Chunk, ImageStream};
 pub use reporter::{NoReporter, Reporter};
 pub use walk::SUPPORTED_EXTENSIONS;
+
+/// The most pixels one image may declare: 2^28 (268,435,456, e.g. 16384 × 16384).
+///
+/// Checked from the header before anything is decoded or allocated, for every image: a
+/// picture, a TIFF page, a DICOM frame, a NIfTI slice, an array image. A larger image is an
+/// [`ErrorKind::TooManyPixels`] bad input: a few-megabyte PNG of one color can declare
+/// 40000 × 40000 pixels, which as memscan's `f32` planes would take 6.4 GB per channel.
+pub const MAX_PIXELS: u64 = 1 << 28;
+
+/// The most voxels one NIfTI volume may declare: 2^30 (1,073,741,824, e.g. 512 × 512 × 4096),
+/// checked from the header before any voxel is read (the volume is held as `f32`, 4 GiB at
+/// most). A larger volume is an [`ErrorKind::TooManyVoxels`] bad input.
+pub const MAX_VOLUME_VOXELS: u64 = 1 << 30;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -7,7 +7,10 @@
 //! `bitpix` consistent with the datatype (integer or float types only; complex and RGB are
 //! [`ErrorKind::UnsupportedNiftiDatatype`]), `vox_offset ≥ 352`. The header is parsed by the
 //! `nifti` crate; the voxels are converted here (byte order, datatype), and a file holding
-//! fewer voxel bytes than the header declares is [`ErrorKind::TruncatedVolume`]. Gzip is
+//! fewer voxel bytes than the header declares is [`ErrorKind::TruncatedVolume`]. A slice of
+//! more than [`MAX_PIXELS`](crate::MAX_PIXELS) pixels along the chosen axis, or a volume of more
+//! than [`MAX_VOLUME_VOXELS`](crate::MAX_VOLUME_VOXELS) voxels, is rejected from the header
+//! ([`ErrorKind::TooManyPixels`], [`ErrorKind::TooManyVoxels`]). Gzip is
 //! recognized by its magic bytes, whatever the name.
 //!
 //! Values: `scl_slope · v + scl_inter`, except that a slope of 0 (or NaN/±∞) means no scaling,
@@ -34,7 +37,7 @@
 use crate::error::{Error, ErrorKind};
 use crate::load::{Decoded, Outcome, Rejected};
 use crate::normalize::{
-    make_image, percentile_window, planes, slice_hash, window_bounds, Intensity,
+    check_pixels, make_image, percentile_window, planes, slice_hash, window_bounds, Intensity,
 };
 use crate::{Axis, IoConfig, SourceMeta};
 use flate2::read::MultiGzDecoder;
@@ -62,7 +65,7 @@ pub(crate) fn decode(path: &Path, id: &str, cfg: &IoConfig) -> Vec<Outcome> {
             error,
         }
     };
-    let volume = match Volume::read(path) {
+    let volume = match Volume::read(path, cfg.axis) {
         Ok(volume) => volume,
         Err(kind) => return vec![Err(reject(kind, None))],
     };
@@ -148,7 +151,8 @@ impl Volume {
             .expect("the data holds nx * ny * nz voxels")
     }
 
-    fn read(path: &Path) -> Result<Self, ErrorKind> {
+    /// Reads the first volume of the file at `path`, to be cut along `axis`.
+    fn read(path: &Path, axis: Axis) -> Result<Self, ErrorKind> {
         let file = File::open(path).map_err(ErrorKind::Io)?;
         let file_len = file.metadata().map_err(ErrorKind::Io)?.len();
         let mut file = BufReader::new(file);
@@ -167,6 +171,7 @@ impl Volume {
             .map_err(|e| ErrorKind::Nifti(NiftiError::Io(e)))?;
         let header = parse_header(&head)?;
         let shape = Shape::of(&header)?;
+        shape.check_size(axis)?;
 
         // Skip to the voxels, then read the first volume.
         let skip = header.vox_offset as u64 - HEADER_LEN as u64;
@@ -358,6 +363,26 @@ impl Shape {
             volumes: used(4) as u64,
             datatype,
         })
+    }
+}
+
+impl Shape {
+    /// Rejects slices along `axis` of more than [`MAX_PIXELS`](crate::MAX_PIXELS) pixels and a
+    /// volume of more than [`MAX_VOLUME_VOXELS`](crate::MAX_VOLUME_VOXELS) voxels, from the
+    /// header: a `.nii.gz` of zeros a thousand times smaller than its voxels would otherwise be
+    /// inflated in full.
+    fn check_size(&self, axis: Axis) -> Result<(), ErrorKind> {
+        let (nx, ny, nz) = (self.nx as u64, self.ny as u64, self.nz as u64);
+        let (width, height) = match if nz == 1 { Axis::Axial } else { axis } {
+            Axis::Axial => (nx, ny),
+            Axis::Coronal => (nx, nz),
+            Axis::Sagittal => (ny, nz),
+        };
+        check_pixels(width, height)?;
+        if nx * ny * nz > crate::MAX_VOLUME_VOXELS {
+            return Err(ErrorKind::TooManyVoxels { nx, ny, nz });
+        }
+        Ok(())
     }
 }
 
@@ -836,6 +861,51 @@ mod tests {
         let mut out = bytes.to_vec();
         out[at..at + with.len()].copy_from_slice(with);
         out
+    }
+
+    #[test]
+    fn slices_and_volumes_of_too_many_pixels_are_rejected_from_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        // Slices of 16384 × 16385 pixels along the chosen axis only.
+        let h = header(&[2, 16384, 16385], 2, 8, 1.0, 0.0);
+        for name in ["big.nii", "big.nii.gz"] {
+            let p = write_nii(dir.path(), name, &h, &[0; 64]);
+            let err = load_err(&p, &sized(Axis::Sagittal, 4), name);
+            assert!(
+                matches!(
+                    err.kind(),
+                    ErrorKind::TooManyPixels {
+                        width: 16384,
+                        height: 16385
+                    }
+                ),
+                "{name}: {err:?}"
+            );
+            let err = load_err(&p, &sized(Axis::Axial, 4), name);
+            assert!(
+                matches!(err.kind(), ErrorKind::TruncatedVolume { .. }),
+                "{name}: {err:?}"
+            );
+        }
+        // A volume of 2^31 voxels, whatever the axis.
+        let h = header(&[2048, 2048, 512], 2, 8, 1.0, 0.0);
+        let p = write_nii(dir.path(), "vol.nii.gz", &h, &[0; 64]);
+        let err = load_err(&p, &cfg(4, 1), "vol.nii.gz");
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::TooManyVoxels {
+                    nx: 2048,
+                    ny: 2048,
+                    nz: 512
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("declares 2048×2048×512 voxels"),
+            "{err}"
+        );
     }
 
     #[test]

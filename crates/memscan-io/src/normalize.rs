@@ -151,6 +151,14 @@ pub(crate) fn percentile_window(values: impl Iterator<Item = f32>) -> Option<(f6
     (min < max).then_some((f64::from(min), f64::from(max)))
 }
 
+/// Rejects an image that declares more than [`MAX_PIXELS`](crate::MAX_PIXELS) pixels.
+pub(crate) fn check_pixels(width: u64, height: u64) -> Result<(), ErrorKind> {
+    if width.saturating_mul(height) > crate::MAX_PIXELS {
+        return Err(ErrorKind::TooManyPixels { width, height });
+    }
+    Ok(())
+}
+
 /// One image as planes of `f32` in `[0, 1]`, before compositing and resizing.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Planes {

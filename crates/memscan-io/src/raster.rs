@@ -4,8 +4,14 @@
 //! otherwise (a mislabelled JPEG still decodes). Palette images arrive expanded to RGB(A);
 //! the EXIF orientation (JPEG, TIFF) is applied. The sample type picks the intensity rule:
 //! 8-bit `v / 255`, 16-bit per-image min–max over the color channels (alpha `v / 65535`),
-//! 32-bit float (TIFF) the float rule over the whole image. The decoder's default memory
-//! limit (512 MiB) applies; larger images are an [`ErrorKind::Decode`] error.
+//! 32-bit float (TIFF) the float rule over the whole image.
+//!
+//! The dimensions are read from the header first: a picture of more than
+//! [`MAX_PIXELS`](crate::MAX_PIXELS) pixels is [`ErrorKind::TooManyPixels`], before its
+//! buffer is allocated (the `image` crate's 512 MiB allocation limit covers its decoders'
+//! internal buffers, not the image buffer when decoding through `into_decoder`, so a small
+//! PNG declaring 40000 × 40000 pixels would otherwise be decoded). A decoder that still hits
+//! its own limit is an [`ErrorKind::Decode`] error.
 //!
 //! A truncated JPEG is rejected before decoding: the JPEG decoder fills a cut-off scan with
 //! gray and reports no error, so the segments are walked first (see [`jpeg_is_truncated`]) and
@@ -13,7 +19,7 @@
 //! error ("truncated or corrupt JPEG"). Bytes after the end-of-image marker are accepted.
 
 use crate::error::ErrorKind;
-use crate::normalize::{planes, sha256_hex, Intensity, Planes, Sample};
+use crate::normalize::{check_pixels, planes, sha256_hex, Intensity, Planes, Sample};
 use image::error::{DecodingError, ImageFormatHint};
 use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageError, ImageFormat, ImageReader, Pixel};
 use ndarray::ArrayView3;
@@ -41,6 +47,8 @@ pub(crate) fn decode(path: &Path, format: ImageFormat) -> Result<(String, Planes
         ))));
     }
     let mut decoder = reader.into_decoder().map_err(decode_err)?;
+    let (width, height) = decoder.dimensions();
+    check_pixels(width.into(), height.into())?;
     let orientation = decoder.orientation().map_err(decode_err)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
     image.apply_orientation(orientation);
@@ -159,7 +167,9 @@ where
 mod tests {
     use crate::testutil::{assert_all_near, cfg, load_err, load_ok};
     use crate::ErrorKind;
-    use image::{GrayImage, ImageBuffer, Luma, LumaA, Rgb, RgbImage, Rgba, RgbaImage};
+    use image::{
+        GrayImage, ImageBuffer, ImageEncoder, Luma, LumaA, Rgb, RgbImage, Rgba, RgbaImage,
+    };
     use std::error::Error as _;
     use std::path::Path;
 
@@ -474,6 +484,79 @@ mod tests {
         let p = dir.path().join("thumb_cut.jpg");
         std::fs::write(&p, &with_thumb[..with_thumb.len() - 100]).unwrap();
         let err = load_err(&p, &cfg(8, 1), "thumb_cut.jpg");
+        assert!(matches!(err.kind(), ErrorKind::Decode { .. }), "{err:?}");
+    }
+
+    /// A 1×1 gray PNG whose header then declares `w × h` pixels (CRC fixed up).
+    fn png_declaring(w: u32, h: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut bytes)
+            .write_image(&[9], 1, 1, image::ExtendedColorType::L8)
+            .unwrap();
+        // Signature (8), IHDR length and type (8), then width and height.
+        bytes[16..20].copy_from_slice(&w.to_be_bytes());
+        bytes[20..24].copy_from_slice(&h.to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+        bytes
+    }
+
+    /// A little-endian 8-bit gray TIFF declaring `w × h` pixels with a one-byte strip.
+    fn tiff_declaring(w: u32, h: u32) -> Vec<u8> {
+        let entries: [(u16, u16, u32); 8] = [
+            (256, 4, w),   // ImageWidth
+            (257, 4, h),   // ImageLength
+            (258, 3, 8),   // BitsPerSample
+            (259, 3, 1),   // Compression: none
+            (262, 3, 1),   // PhotometricInterpretation: black is zero
+            (273, 4, 110), // StripOffsets: right after the IFD
+            (278, 4, h),   // RowsPerStrip
+            (279, 4, 1),   // StripByteCounts
+        ];
+        let mut out = b"II*\0".to_vec();
+        out.extend_from_slice(&8u32.to_le_bytes());
+        out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        for (tag, kind, value) in entries {
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&kind.to_le_bytes());
+            out.extend_from_slice(&1u32.to_le_bytes());
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.push(0);
+        out
+    }
+
+    #[test]
+    fn a_picture_declaring_too_many_pixels_is_rejected_from_its_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut jpeg = baseline_jpeg(&textured(8, 8));
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+        let cases = [
+            ("bomb.png", png_declaring(40000, 40000), (40000, 40000)),
+            ("wide.png", png_declaring(1 << 20, 257), (1 << 20, 257)),
+            ("bomb.tif", tiff_declaring(40000, 40000), (40000, 40000)),
+            ("bomb.jpg", jpeg, (65535, 65535)),
+        ];
+        for (name, bytes, (w, h)) in cases {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            let err = load_err(&p, &cfg(8, 1), name);
+            assert!(
+                matches!(err.kind(), ErrorKind::TooManyPixels { width, height }
+                    if (*width, *height) == (w, h)),
+                "{name}: {err:?}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("declares {w}×{h} pixels")), "{msg}");
+            assert!(msg.contains("268435456 (2^28) pixels per image"), "{msg}");
+        }
+        // At the limit the header is accepted (the missing data is then the problem).
+        let p = dir.path().join("edge.png");
+        std::fs::write(&p, png_declaring(1 << 14, 1 << 14)).unwrap();
+        let err = load_err(&p, &cfg(8, 1), "edge.png");
         assert!(matches!(err.kind(), ErrorKind::Decode { .. }), "{err:?}");
     }
 
