@@ -11,7 +11,10 @@
 //! 1. stored values: the `BitsStored` bits below `HighBit`, sign-extended when
 //!    `PixelRepresentation` is 1;
 //! 2. the modality rescale `v · RescaleSlope + RescaleIntercept` (per frame in enhanced
-//!    multi-frame objects): Hounsfield units for CT; a Modality LUT Sequence is not applied;
+//!    multi-frame objects): Hounsfield units for CT; a Modality LUT Sequence is not applied.
+//!    Absent (or empty), the slope is 1 and the intercept 0; present with a value that is not
+//!    a finite number (`nan`, `inf`, `abc`) it is [`ErrorKind::InvalidDicomAttribute`] for
+//!    the file;
 //! 3. an intensity window to `[0, 1]`, clipped: [`IoConfig::window`] if set; else for
 //!    `Modality` CT the soft-tissue window (center 40 HU, width 400 HU, i.e. −160…240 HU);
 //!    else percentile scaling of the frame (0.5th → 0, 99.5th → 1; min–max if they coincide; a
@@ -118,6 +121,7 @@ pub(crate) fn decode(path: &Path, id: &str, cfg: &IoConfig) -> Vec<Outcome> {
         Ok(layout) => layout,
         Err(kind) => return vec![Err(reject(kind, None))],
     };
+
     let gray_window = match (cfg.window, &meta.modality) {
         (Some(window), _) => Some(window_bounds(window)),
         (None, Some(m)) if m.eq_ignore_ascii_case("CT") => {
@@ -292,8 +296,9 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, ErrorKind> {
         })
 }
 
-/// Checks that the object has pixel data in a decodable transfer syntax and frames of at most
-/// [`MAX_PIXELS`](crate::MAX_PIXELS) pixels, and decodes it.
+/// Checks that the object has pixel data in a decodable transfer syntax, frames of at most
+/// [`MAX_PIXELS`](crate::MAX_PIXELS) pixels and (gray images) usable rescale values, and
+/// decodes it.
 fn decode_pixels(obj: &DefaultDicomObject) -> Result<DecodedPixelData<'_>, ErrorKind> {
     if obj.get(tags::PIXEL_DATA).is_none() {
         return Err(ErrorKind::MissingPixelData);
@@ -318,7 +323,70 @@ fn decode_pixels(obj: &DefaultDicomObject) -> Result<DecodedPixelData<'_>, Error
     if let (Some(rows), Some(cols)) = (dimension(tags::ROWS), dimension(tags::COLUMNS)) {
         check_pixels(cols.into(), rows.into())?;
     }
+    // The rescale applies to gray images only (color ones ignore it).
+    let gray = obj
+        .get(tags::PHOTOMETRIC_INTERPRETATION)
+        .and_then(|e| e.to_str().ok())
+        .is_none_or(|pi| pi.trim().starts_with("MONOCHROME"));
+    if gray {
+        check_rescale(obj)?;
+    }
     obj.decode_pixel_data().map_err(ErrorKind::DicomPixelData)
+}
+
+/// Checks every RescaleSlope and RescaleIntercept of `obj` (top level, per-frame and shared
+/// functional groups, where `dicom-pixeldata` looks for them): each one present with a
+/// non-empty value must be a finite number.
+///
+/// `dicom-pixeldata` replaces a value it cannot read (`nan`, `inf`, `abc`) by the default
+/// (slope 1, intercept 0) without saying so, which would silently give wrong HU; an absent or
+/// empty attribute does take the default, as documented.
+fn check_rescale(obj: &DefaultDicomObject) -> Result<(), ErrorKind> {
+    for (tag, attribute) in [
+        (tags::RESCALE_SLOPE, "RescaleSlope"),
+        (tags::RESCALE_INTERCEPT, "RescaleIntercept"),
+    ] {
+        let functional_groups = [
+            tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+            tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
+        ]
+        .into_iter()
+        .filter_map(|sequence| obj.get(sequence)?.items())
+        .flatten()
+        .flat_map(|item| {
+            let nested = item
+                .get(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE)
+                .and_then(|e| e.items()?.first()?.get(tag));
+            // Some writers put it directly in the functional group item.
+            [nested, item.get(tag)]
+        });
+        for element in std::iter::once(obj.get(tag))
+            .chain(functional_groups)
+            .flatten()
+        {
+            let value = element
+                .to_str()
+                .map(|s| {
+                    s.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                        .to_owned()
+                })
+                .unwrap_or_default();
+            if value.is_empty() {
+                continue;
+            }
+            let usable = element
+                .to_multi_float64()
+                .is_ok_and(|v| !v.is_empty() && v.iter().all(|x| x.is_finite()));
+            if !usable {
+                return Err(ErrorKind::InvalidDicomAttribute {
+                    attribute,
+                    value,
+                    expected: "a finite number",
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The grouping keys and identifying attributes of `obj` (`group_volume` left unset).
@@ -1414,6 +1482,83 @@ mod tests {
         assert!(
             matches!(err.kind(), ErrorKind::ShortPixelData { .. }),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn unusable_rescale_values_are_errors_and_absent_ones_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let ct = || Gray {
+            pixels: Pixels::U16(&[0, 1000, 2000, 3000]),
+            modality: "CT",
+            ..Gray::default()
+        };
+        for (attribute, tag) in [
+            ("RescaleSlope", tags::RESCALE_SLOPE),
+            ("RescaleIntercept", tags::RESCALE_INTERCEPT),
+        ] {
+            for value in ["nan", "inf", "-inf", "abc", "NaN"] {
+                let mut obj = gray_object(&Gray {
+                    rescale: Some((1.0, -1024.0)),
+                    ..ct()
+                });
+                text(&mut obj, tag, VR::DS, value);
+                let name = format!("{attribute}_{value}.dcm");
+                let p = write(dir.path(), &name, obj, EXPLICIT_VR_LE);
+                let err = load_err(&p, &cfg(2, 1), &name);
+                assert!(
+                    matches!(err.kind(), ErrorKind::InvalidDicomAttribute { attribute: a, value: v, .. }
+                        if *a == attribute && v == value),
+                    "{err:?}"
+                );
+                let msg = err.to_string();
+                assert!(
+                    msg.ends_with(&format!(
+                        "invalid DICOM attribute: {attribute} is `{value}`, expected a finite number"
+                    )),
+                    "{msg}"
+                );
+            }
+        }
+        // Absent or empty: slope 1, intercept 0 (the stored values are the HU).
+        let absent = write_gray(dir.path(), "absent.dcm", &ct());
+        let mut obj = gray_object(&ct());
+        text(&mut obj, tags::RESCALE_SLOPE, VR::DS, "");
+        text(&mut obj, tags::RESCALE_INTERCEPT, VR::DS, " ");
+        let empty = write(dir.path(), "empty.dcm", obj, EXPLICIT_VR_LE);
+        let px = load_ok(&absent, &cfg(2, 1)).images.remove(0).pixels;
+        assert_eq!(px, load_ok(&empty, &cfg(2, 1)).images.remove(0).pixels);
+        // 0 HU is 0.4 in the soft-tissue window (−160…240 HU), 1000 HU and up are white.
+        assert_near(&px, &[0.4, 1.0, 1.0, 1.0]);
+        // A bad value in an enhanced object's per-frame functional groups.
+        let mut obj = gray_object(&Gray {
+            frames: 2,
+            pixels: Pixels::U16(&[0, 1000, 2000, 3000, 0, 1000, 2000, 3000]),
+            ..ct()
+        });
+        let group = |slope: &str| {
+            let mut transform = InMemDicomObject::new_empty();
+            text(&mut transform, tags::RESCALE_SLOPE, VR::DS, slope);
+            text(&mut transform, tags::RESCALE_INTERCEPT, VR::DS, "-1024");
+            let mut item = InMemDicomObject::new_empty();
+            item.put(DataElement::new(
+                tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+                VR::SQ,
+                DataSetSequence::from(vec![transform]),
+            ));
+            item
+        };
+        obj.put(DataElement::new(
+            tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![group("1"), group("abc")]),
+        ));
+        let p = write(dir.path(), "enhanced.dcm", obj, EXPLICIT_VR_LE);
+        let err = load_err(&p, &cfg(2, 1), "enhanced.dcm");
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidDicomAttribute { attribute: "RescaleSlope", value, .. }
+                if value == "abc"),
+            "{err:?}"
         );
     }
 

@@ -221,6 +221,18 @@ pub enum ErrorKind {
         /// Its value as found.
         value: String,
     },
+    /// A DICOM attribute memscan uses is present with a value it cannot use (e.g. a
+    /// RescaleSlope of `nan`, `inf` or `abc`); an absent or empty attribute takes its
+    /// documented default instead.
+    #[error("invalid DICOM attribute: {attribute} is `{value}`, expected {expected}")]
+    InvalidDicomAttribute {
+        /// The attribute keyword, e.g. `RescaleSlope`.
+        attribute: &'static str,
+        /// Its value as found (trimmed of padding).
+        value: String,
+        /// What a usable value is.
+        expected: &'static str,
+    },
     /// A NIfTI file that could not be parsed (wrong magic, truncated header, corrupt gzip).
     #[error("invalid or truncated NIfTI-1 file")]
     Nifti(#[source] nifti::NiftiError),
