@@ -7,7 +7,7 @@
 //! picture, array slice, DICOM frame or NIfTI slice, each resized to [`IoConfig::size`] ×
 //! [`IoConfig::size`], converted to [`IoConfig::channels`] channels, with `f32` pixel values
 //! in `[0, 1]` stored planar (CHW), a provenance string ([`Image::id`]: the path relative to
-//! the set root, or `path#index` for arrays, multi-frame DICOM and volumes) and a SHA-256
+//! the set root, or `path#index` for arrays, multi-frame DICOM, multi-page TIFF and volumes) and a SHA-256
 //! content hash ([`Image::hash`]). [`ImageSet::meta`], parallel to the images, says where each
 //! DICOM or NIfTI image comes from ([`SourceMeta`]: patient, study, series, volume, and the
 //! identifying DICOM attributes for leakage checks — kept in memory, never serialized).
@@ -32,7 +32,8 @@
 //! - Pictures: `.png .jpg .jpeg .tif .tiff .bmp` (case-insensitive; 8- and 16-bit gray,
 //!   gray+alpha, RGB, RGBA, palette; 32-bit float TIFF), EXIF orientation applied. A JPEG
 //!   whose data ends before its end-of-image marker (`FF D9`) is truncated, an error (bytes
-//!   after that marker are ignored).
+//!   after that marker are ignored). Every page of a multi-page TIFF is an image,
+//!   `file.tif#k` (`k` from 0; reduced-resolution pages such as thumbnails are left out).
 //! - Batches: `.npy` arrays shaped `(N, H, W)`, `(N, H, W, C)` with `C ∈ {1, 3, 4}`, or
 //!   `(N, C, H, W)` when `C ∈ {1, 3}` and `W ∉ {1, 3, 4}`; dtypes `uint8`, `uint16`,
 //!   `float32`, `float64`. `.npz` archives: every array inside, sorted by name, is such a batch.
@@ -73,13 +74,15 @@
 //!
 //! # Hashes
 //!
-//! [`Image::hash`] is the SHA-256 of the file's bytes for a picture or a single-frame DICOM
-//! file, and for an array slice the SHA-256 of its dtype name, shape and little-endian samples
-//! in C order (so it does not depend on byte order, memory order or `.npy` vs `.npz`). A frame
-//! of a multi-frame DICOM file and a NIfTI slice are hashed the same way, as `float32` slices
-//! of their rescaled values (DICOM color frames: their `uint8`/`uint16` samples), so a `.nii`
-//! and its `.nii.gz` give the same hashes. [`ImageSet::hash`] is the SHA-256 of
-//! `"{id}\t{hash}\n"` over the images in order.
+//! [`Image::hash`] is the SHA-256 of the file's bytes for a picture (a single-page TIFF) or a
+//! single-frame DICOM file, and for an array slice the SHA-256 of its dtype name, shape and
+//! little-endian samples in C order (so it does not depend on byte order, memory order or
+//! `.npy` vs `.npz`). A frame of a multi-frame DICOM file and a NIfTI slice are hashed the same
+//! way, as `float32` slices of their rescaled values (DICOM color frames: their
+//! `uint8`/`uint16` samples), so a `.nii` and its `.nii.gz` give the same hashes; a page of a
+//! multi-page TIFF as a slice of its decoded `uint8`/`uint16`/`float32` samples shaped
+//! `(height, width, channels)`. [`ImageSet::hash`] is the SHA-256 of `"{id}\t{hash}\n"` over
+//! the images in order.
 
 mod array;
 mod dicom;
@@ -197,7 +200,8 @@ pub struct SliceSelect {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     /// Provenance: path relative to the set root (`/`-separated), or `path#index` for the
-    /// `index`-th image of an array file (`path#name/index` inside an `.npz`).
+    /// `index`-th image of an array file (`path#name/index` inside an `.npz`), frame of a
+    /// multi-frame DICOM file, page of a multi-page TIFF or slice of a NIfTI volume.
     pub id: String,
     /// Lower-case hex SHA-256 of the source content (the file bytes for single-image
     /// files; for arrays, the raw bytes of this image's slice plus its dtype and shape).

@@ -8,7 +8,6 @@
 
 use crate::array::{decode_npy, decode_npz};
 use crate::error::{chain, Error, ErrorKind};
-use crate::normalize::make_image;
 use crate::walk::{list, Entry, Format};
 use crate::{
     dicom, nii, raster, BadInputPolicy, Image, ImageSet, IoConfig, Reporter, Skipped, SourceMeta,
@@ -168,7 +167,8 @@ pub struct Chunk {
 ///
 /// The images, skipped inputs and the set hash ([`ImageStream::finish`]) are exactly those
 /// [`load`] gives for the same path and configuration, whatever the chunk size. A single
-/// array file (`.npy`/`.npz`, a NIfTI volume, a multi-frame DICOM) is decoded as a whole.
+/// array file (`.npy`/`.npz`, a NIfTI volume, a multi-frame DICOM, a multi-page TIFF) is
+/// decoded as a whole.
 #[derive(Debug)]
 pub struct ImageStream {
     root: std::path::PathBuf,
@@ -275,7 +275,7 @@ impl ImageStream {
 }
 
 /// Decodes one listed file into its images (one for a picture, N for an array file, a
-/// multi-frame DICOM file or a volume).
+/// multi-frame DICOM file, a multi-page TIFF or a volume).
 fn decode(entry: Entry, cfg: &IoConfig) -> Vec<Outcome> {
     let reject = |kind| {
         vec![Err(Rejected {
@@ -289,10 +289,7 @@ fn decode(entry: Entry, cfg: &IoConfig) -> Vec<Outcome> {
         Ok(Format::Npz) => decode_npz(&entry.path, &entry.id, cfg),
         Ok(Format::Dicom) => dicom::decode(&entry.path, &entry.id, cfg),
         Ok(Format::Nifti) => nii::decode(&entry.path, &entry.id, cfg),
-        Ok(Format::Raster(format)) => match raster::decode(&entry.path, format) {
-            Ok((hash, planes)) => vec![Ok(make_image(entry.id.clone(), hash, planes, cfg).into())],
-            Err(kind) => reject(kind),
-        },
+        Ok(Format::Raster(format)) => raster::decode(&entry.path, &entry.id, format, cfg),
     }
 }
 

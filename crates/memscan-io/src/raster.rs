@@ -1,4 +1,14 @@
-//! Single-picture files (PNG, JPEG, TIFF, BMP) decoded with the `image` crate.
+//! Picture files (PNG, JPEG, TIFF, BMP) decoded with the `image` crate.
+//!
+//! A file is one image (id = the file's id, hash = SHA-256 of its bytes), except a multi-page
+//! TIFF: every page is an image of its own, `file#k` (`k` from 0, in IFD-chain order), as the
+//! frames of a multi-frame DICOM file, each hashed like an array slice of its decoded samples
+//! (dtype, `(height, width, channels)`, values). Pages flagged as reduced-resolution copies
+//! of another (NewSubfileType bit 0: thumbnails, pyramid levels) are left out. The IFD chain is
+//! walked with the `tiff` crate; each page is then decoded by the `image` crate as the first
+//! image of the file (the header's first-IFD offset pointed at the page), so every page gets the
+//! same color types, compressions and orientation handling. A bad page (or a broken IFD chain,
+//! which ends the walk) rejects that page only.
 //!
 //! The format comes from the extension, overridden by the file's magic bytes when they say
 //! otherwise (a mislabelled JPEG still decodes). Palette images arrive expanded to RGB(A);
@@ -18,21 +28,86 @@
 //! a stream that ends before its end-of-image marker (`FF D9`) is an [`ErrorKind::Decode`]
 //! error ("truncated or corrupt JPEG"). Bytes after the end-of-image marker are accepted.
 
-use crate::error::ErrorKind;
-use crate::normalize::{check_pixels, planes, sha256_hex, Intensity, Planes, Sample};
+use crate::error::{Error, ErrorKind};
+use crate::load::{Outcome, Rejected};
+use crate::normalize::{
+    check_pixels, make_image, planes, sha256_hex, slice_hash, Intensity, Planes, Sample,
+};
+use crate::IoConfig;
 use image::error::{DecodingError, ImageFormatHint};
 use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageError, ImageFormat, ImageReader, Pixel};
 use ndarray::ArrayView3;
 use std::io::Cursor;
 use std::path::Path;
 
-/// Decodes the picture at `path`.
-///
-/// Returns the SHA-256 of the file's bytes and the image as [`Planes`].
-pub(crate) fn decode(path: &Path, format: ImageFormat) -> Result<(String, Planes), ErrorKind> {
-    let bytes = std::fs::read(path).map_err(ErrorKind::Io)?;
-    let hash = sha256_hex(&bytes);
-    let reader = ImageReader::with_format(Cursor::new(&bytes), format)
+/// Decodes the picture at `path` (whose id is `id`): one image, or one per page of a
+/// multi-page TIFF.
+pub(crate) fn decode(path: &Path, id: &str, format: ImageFormat, cfg: &IoConfig) -> Vec<Outcome> {
+    let reject = |kind, page: Option<usize>| {
+        let mut error = Error::new(path, kind);
+        let mut rejected_id = id.to_owned();
+        if let Some(k) = page {
+            error = error.with_item(k.to_string());
+            rejected_id = format!("{id}#{k}");
+        }
+        Rejected {
+            id: rejected_id,
+            error,
+        }
+    };
+    let mut bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => return vec![Err(reject(ErrorKind::Io(e), None))],
+    };
+    let pages = match guess_format(&bytes, format) {
+        Ok(ImageFormat::Tiff) => tiff_pages(&bytes),
+        Ok(_) => TiffPages::default(),
+        Err(kind) => return vec![Err(reject(kind, None))],
+    };
+    if pages.offsets.len() <= 1 && pages.error.is_none() {
+        // One image, hashed as the file's bytes (a TIFF whose other pages are all
+        // reduced-resolution copies included: its full-resolution page is decoded).
+        let hash = sha256_hex(&bytes);
+        let image = match pages.offsets.first() {
+            Some(&offset) => with_first_ifd(&mut bytes, offset),
+            None => Ok(()),
+        }
+        .and_then(|()| decode_one(&bytes, format))
+        .and_then(to_planes);
+        return vec![image
+            .map(|planes| make_image(id.to_owned(), hash, planes, cfg).into())
+            .map_err(|kind| reject(kind, None))];
+    }
+    let mut outcomes = Vec::new();
+    for (k, &offset) in pages.offsets.iter().enumerate() {
+        let page = with_first_ifd(&mut bytes, offset)
+            .and_then(|()| decode_one(&bytes, ImageFormat::Tiff))
+            .and_then(|image| {
+                let hash = sample_hash(&image);
+                Ok((hash, to_planes(image)?))
+            });
+        outcomes.push(
+            page.map(|(hash, planes)| make_image(format!("{id}#{k}"), hash, planes, cfg).into())
+                .map_err(|kind| reject(kind, Some(k))),
+        );
+    }
+    if let Some(kind) = pages.error {
+        outcomes.push(Err(reject(kind, Some(pages.offsets.len()))));
+    }
+    outcomes
+}
+
+/// The format of `bytes`: `format` (from the extension) unless the magic bytes say otherwise.
+fn guess_format(bytes: &[u8], format: ImageFormat) -> Result<ImageFormat, ErrorKind> {
+    let reader = ImageReader::with_format(Cursor::new(bytes), format)
+        .with_guessed_format()
+        .map_err(ErrorKind::Io)?;
+    Ok(reader.format().unwrap_or(format))
+}
+
+/// Decodes one picture (the first image of a TIFF), EXIF orientation applied.
+fn decode_one(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, ErrorKind> {
+    let reader = ImageReader::with_format(Cursor::new(bytes), format)
         .with_guessed_format()
         .map_err(ErrorKind::Io)?;
     let format = reader.format().unwrap_or(format);
@@ -40,7 +115,7 @@ pub(crate) fn decode(path: &Path, format: ImageFormat) -> Result<(String, Planes
         format: format_name(format),
         source,
     };
-    if format == ImageFormat::Jpeg && jpeg_is_truncated(&bytes) {
+    if format == ImageFormat::Jpeg && jpeg_is_truncated(bytes) {
         return Err(decode_err(ImageError::Decoding(DecodingError::new(
             ImageFormatHint::Exact(ImageFormat::Jpeg),
             "the data ends before the end-of-image marker (FF D9): the file is truncated",
@@ -52,7 +127,131 @@ pub(crate) fn decode(path: &Path, format: ImageFormat) -> Result<(String, Planes
     let orientation = decoder.orientation().map_err(decode_err)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
     image.apply_orientation(orientation);
-    Ok((hash, to_planes(image)?))
+    Ok(image)
+}
+
+/// The pages of a TIFF file: the offsets of its image file directories (IFDs) in file
+/// order, leaving out reduced-resolution copies (NewSubfileType bit 0: thumbnails, pyramid
+/// levels), and the error that ended the walk early, if any.
+#[derive(Debug, Default)]
+struct TiffPages {
+    offsets: Vec<u64>,
+    error: Option<ErrorKind>,
+}
+
+/// Walks the chain of a TIFF's IFDs with the `tiff` crate (which also guards against cycles).
+///
+/// A file the `tiff` crate cannot open at all gives no pages: it is decoded as a single
+/// picture, so the `image` crate's decoder reports what is wrong with it.
+fn tiff_pages(bytes: &[u8]) -> TiffPages {
+    use tiff::decoder::Decoder;
+    use tiff::tags::Tag;
+    let mut pages = TiffPages::default();
+    let Ok(mut decoder) = Decoder::new(Cursor::new(bytes)) else {
+        return pages;
+    };
+    loop {
+        let reduced = decoder
+            .find_tag_unsigned::<u32>(Tag::NewSubfileType)
+            .ok()
+            .flatten()
+            .is_some_and(|flags| flags & 1 == 1);
+        match decoder.ifd_pointer() {
+            Some(pointer) if !reduced => pages.offsets.push(pointer.0),
+            _ => {}
+        }
+        if !decoder.more_images() {
+            return pages;
+        }
+        if let Err(e) = decoder.next_image() {
+            pages.error = Some(ErrorKind::Decode {
+                format: format_name(ImageFormat::Tiff),
+                source: ImageError::Decoding(DecodingError::new(
+                    ImageFormatHint::Exact(ImageFormat::Tiff),
+                    e,
+                )),
+            });
+            return pages;
+        }
+    }
+}
+
+/// Points a TIFF header's first-IFD offset at `offset`, so the `image` crate (which decodes
+/// a TIFF's first image only) decodes that page, with all its color types, compressions and
+/// orientation handling.
+fn with_first_ifd(bytes: &mut [u8], offset: u64) -> Result<(), ErrorKind> {
+    let malformed = || ErrorKind::Decode {
+        format: format_name(ImageFormat::Tiff),
+        source: ImageError::Decoding(DecodingError::new(
+            ImageFormatHint::Exact(ImageFormat::Tiff),
+            "malformed TIFF header",
+        )),
+    };
+    let little_endian = match bytes.get(..2) {
+        Some(b"II") => true,
+        Some(b"MM") => false,
+        _ => return Err(malformed()),
+    };
+    let version = bytes.get(2..4).ok_or_else(malformed)?;
+    let version = if little_endian {
+        u16::from_le_bytes([version[0], version[1]])
+    } else {
+        u16::from_be_bytes([version[0], version[1]])
+    };
+    let (at, field) = match version {
+        // Classic TIFF: a 4-byte offset at byte 4.
+        42 => {
+            let offset = u32::try_from(offset).map_err(|_| malformed())?;
+            let field = if little_endian {
+                offset.to_le_bytes()
+            } else {
+                offset.to_be_bytes()
+            };
+            (4, field.to_vec())
+        }
+        // BigTIFF: an 8-byte offset at byte 8.
+        43 => {
+            let field = if little_endian {
+                offset.to_le_bytes()
+            } else {
+                offset.to_be_bytes()
+            };
+            (8, field.to_vec())
+        }
+        _ => return Err(malformed()),
+    };
+    bytes
+        .get_mut(at..at + field.len())
+        .ok_or_else(malformed)?
+        .copy_from_slice(&field);
+    Ok(())
+}
+
+/// The hash of a page of a multi-page file: its samples as an array slice shaped
+/// `(height, width, channels)` (every page of a file shares the file's bytes).
+fn sample_hash(image: &DynamicImage) -> String {
+    fn hash<P: Pixel>(b: &ImageBuffer<P, Vec<P::Subpixel>>) -> String
+    where
+        P::Subpixel: Sample,
+    {
+        let (w, h) = b.dimensions();
+        let shape = [h as usize, w as usize, usize::from(P::CHANNEL_COUNT)];
+        slice_hash(&shape, b.as_raw().iter())
+    }
+    use DynamicImage as D;
+    match image {
+        D::ImageLuma8(b) => hash(b),
+        D::ImageLumaA8(b) => hash(b),
+        D::ImageRgb8(b) => hash(b),
+        D::ImageRgba8(b) => hash(b),
+        D::ImageLuma16(b) => hash(b),
+        D::ImageLumaA16(b) => hash(b),
+        D::ImageRgb16(b) => hash(b),
+        D::ImageRgba16(b) => hash(b),
+        D::ImageRgb32F(b) => hash(b),
+        D::ImageRgba32F(b) => hash(b),
+        other => hash(&other.to_rgba32f()),
+    }
 }
 
 /// Whether a JPEG stream (starting with the start-of-image marker `FF D8`) ends before its
@@ -165,12 +364,13 @@ where
 
 #[cfg(test)]
 mod tests {
-    use crate::testutil::{assert_all_near, cfg, load_err, load_ok};
+    use crate::testutil::{assert_all_near, cfg, load_err, load_ok, skip};
     use crate::ErrorKind;
     use image::{
         GrayImage, ImageBuffer, ImageEncoder, Luma, LumaA, Rgb, RgbImage, Rgba, RgbaImage,
     };
     use std::error::Error as _;
+    use std::io::Cursor;
     use std::path::Path;
 
     fn gray16(values: &[u16], width: u32) -> ImageBuffer<Luma<u16>, Vec<u16>> {
@@ -558,6 +758,81 @@ mod tests {
         std::fs::write(&p, png_declaring(1 << 14, 1 << 14)).unwrap();
         let err = load_err(&p, &cfg(8, 1), "edge.png");
         assert!(matches!(err.kind(), ErrorKind::Decode { .. }), "{err:?}");
+    }
+
+    /// A three-page TIFF: 8-bit gray 2×2 of 51, 16-bit gray 2×1 (0, 1000), RGB 1×1 red; with
+    /// `thumbnail`, a reduced-resolution page (NewSubfileType 1) after the first.
+    fn three_page_tiff(thumbnail: bool) -> Vec<u8> {
+        use tiff::encoder::{colortype, TiffEncoder};
+        let mut out = Cursor::new(Vec::new());
+        let mut enc = TiffEncoder::new(&mut out).unwrap();
+        enc.write_image::<colortype::Gray8>(2, 2, &[51; 4]).unwrap();
+        if thumbnail {
+            let mut page = enc.new_image::<colortype::Gray8>(1, 1).unwrap();
+            page.encoder()
+                .write_tag(tiff::tags::Tag::NewSubfileType, 1u32)
+                .unwrap();
+            page.write_data(&[255]).unwrap();
+        }
+        enc.write_image::<colortype::Gray16>(2, 1, &[0, 1000])
+            .unwrap();
+        enc.write_image::<colortype::RGB8>(1, 1, &[255, 0, 0])
+            .unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn every_page_of_a_multi_page_tiff_is_an_image() {
+        let dir = tempfile::tempdir().unwrap();
+        for thumbnail in [false, true] {
+            let p = dir.path().join("stack.tif");
+            std::fs::write(&p, three_page_tiff(thumbnail)).unwrap();
+            let set = load_ok(&p, &cfg(2, 1));
+            let ids: Vec<_> = set.images.iter().map(|i| i.id.as_str()).collect();
+            assert_eq!(
+                ids,
+                ["stack.tif#0", "stack.tif#1", "stack.tif#2"],
+                "{thumbnail}"
+            );
+            assert_all_near(&set.images[0].pixels, 0.2, 1e-6);
+            assert_eq!(set.images[1].pixels, [0.0, 1.0, 0.0, 1.0]);
+            assert_all_near(&set.images[2].pixels, 0.299, 1e-6);
+            // Each page has its own hash (the file's bytes are shared).
+            let hashes: std::collections::HashSet<_> =
+                set.images.iter().map(|i| i.hash.as_str()).collect();
+            assert_eq!(hashes.len(), 3);
+            assert!(set.meta.iter().all(Option::is_none));
+        }
+        // A single-page TIFF keeps the file's id and the file's hash.
+        let p = dir.path().join("one.tif");
+        GrayImage::from_pixel(2, 2, Luma([51])).save(&p).unwrap();
+        let img = load_ok(&p, &cfg(2, 1)).images.remove(0);
+        assert_eq!(img.id, "one.tif");
+        assert_eq!(
+            img.hash,
+            crate::normalize::sha256_hex(&std::fs::read(&p).unwrap())
+        );
+    }
+
+    #[test]
+    fn a_bad_page_is_rejected_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = three_page_tiff(false);
+        // The first page's next-IFD pointer (after its entries) sent past the end of the file.
+        let first = u32::from_le_bytes(good[4..8].try_into().unwrap()) as usize;
+        let entries = u16::from_le_bytes([good[first], good[first + 1]]) as usize;
+        let next = first + 2 + 12 * entries;
+        let mut broken = good.clone();
+        broken[next..next + 4].copy_from_slice(&0x00FF_FFF0u32.to_le_bytes());
+        let p = dir.path().join("broken.tif");
+        std::fs::write(&p, &broken).unwrap();
+        let err = load_err(&p, &cfg(2, 1), "broken.tif#1");
+        assert!(matches!(err.kind(), ErrorKind::Decode { .. }), "{err:?}");
+        assert_eq!(err.item(), Some("1"));
+        let set = load_ok(&p, &skip(2, 1));
+        let ids: Vec<_> = set.images.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["broken.tif#0"]);
+        assert_eq!(set.skipped[0].path, "broken.tif#1");
     }
 
     #[test]
