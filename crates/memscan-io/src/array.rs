@@ -16,8 +16,11 @@
 //! header (an `.npz` member's data is compressed, so the file's length does not bound it). dtypes: `uint8` (`v / 255`),
 //! `uint16` (per-image min–max), `float32`/`float64` (the float rule over the whole array),
 //! either byte order, C or Fortran order. In an `.npz` every array, sorted by name, is such a
-//! batch (`arr_0` is guided-diffusion's convention); images are `file#index` in an `.npy` and
-//! `file#name/index` in an `.npz`. Images of one array are normalized in parallel.
+//! batch (`arr_0` is guided-diffusion's convention), except class labels: a 1-D array of an
+//! integer dtype whose length is the `N` of one of the archive's image batches (the
+//! class-conditional ADM convention, `arr_1` of shape `(N,)`) is recognized as labels and
+//! ignored; any other array that is not a batch of images is an error. Images are
+//! `file#index` in an `.npy` and `file#name/index` in an `.npz`. Images of one array are normalized in parallel.
 
 use crate::error::{Error, ErrorKind};
 use crate::load::{Outcome, Rejected};
@@ -105,8 +108,9 @@ pub(crate) fn decode_npz(path: &Path, id: &str, cfg: &IoConfig) -> Vec<Outcome> 
         .map(str::to_owned)
         .collect();
     entries.sort();
+    let labels = label_members(&mut archive, &entries);
     let mut outcomes = Vec::new();
-    for entry in &entries {
+    for entry in entries.iter().filter(|e| !labels.contains(e)) {
         // NumPy's convention: the array `arr_0` is stored as `arr_0.npy`.
         let name = entry.strip_suffix(".npy").unwrap_or(entry);
         let source = Source {
@@ -133,6 +137,47 @@ pub(crate) fn decode_npz(path: &Path, id: &str, cfg: &IoConfig) -> Vec<Outcome> 
         }
     }
     outcomes
+}
+
+/// The members of an `.npz` that are class labels of a batch, not images: 1-D arrays of an
+/// integer dtype whose length is the `N` of a member that is a batch of images (the
+/// class-conditional ADM/guided-diffusion convention: `arr_0` images `(N, H, W, C)`, `arr_1`
+/// labels `(N,)`). Only the headers are read here; a member whose header cannot be read is
+/// neither (its error comes when it is decoded).
+fn label_members<R: Read + std::io::Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    entries: &[String],
+) -> Vec<String> {
+    let headers: Vec<(&String, Header)> = entries
+        .iter()
+        .filter_map(|entry| {
+            let mut file = archive.by_name(entry).ok()?;
+            Some((entry, Header::from_reader(&mut file).ok()?))
+        })
+        .collect();
+    let batch_sizes: Vec<usize> = headers
+        .iter()
+        .filter(|(_, h)| Dtype::of(&h.type_descriptor).is_ok() && Layout::of(&h.shape).is_ok())
+        .map(|(_, h)| h.shape[0])
+        .collect();
+    headers
+        .into_iter()
+        .filter(|(_, h)| {
+            matches!(h.shape[..], [n] if batch_sizes.contains(&n)) && is_integer(&h.type_descriptor)
+        })
+        .map(|(entry, _)| entry.clone())
+        .collect()
+}
+
+/// Whether a NumPy type descriptor is a signed or unsigned integer (`<i8`, `|u1`, `>u4`…).
+fn is_integer(descr: &PyValue) -> bool {
+    let PyValue::String(s) = descr else {
+        return false;
+    };
+    matches!(
+        s.trim_start_matches(['|', '<', '>', '=']),
+        "i1" | "i2" | "i4" | "i8" | "u1" | "u2" | "u4" | "u8"
+    )
 }
 
 /// A whole array, typed by its dtype.
@@ -592,6 +637,66 @@ mod tests {
         let from_npy = load_ok(&npy, &cfg(3, 1));
         assert_eq!(from_npy.images[3].hash, set.images[3].hash);
         assert_ne!(set.images[2].hash, set.images[3].hash);
+    }
+
+    #[test]
+    fn class_labels_of_an_adm_npz_are_ignored() {
+        let (dir, p) = tmp("adm.npz");
+        // guided-diffusion's class-conditional sample file: np.savez(path, images, labels).
+        let images = Array4::from_shape_fn((4, 6, 6, 3), |(n, _, _, _)| 60 * n as u8);
+        let mut npz = NpzWriter::new_compressed(File::create(&p).unwrap());
+        npz.add_array("arr_0", &images).unwrap();
+        npz.add_array("arr_1", &ndarray::arr1(&[3i64, 1, 4, 1]))
+            .unwrap();
+        npz.finish().unwrap();
+        let set = load_ok(&p, &cfg(2, 1));
+        let ids: Vec<_> = set.images.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "adm.npz#arr_0/0",
+                "adm.npz#arr_0/1",
+                "adm.npz#arr_0/2",
+                "adm.npz#arr_0/3"
+            ]
+        );
+        assert!(set.skipped.is_empty());
+        // Labels named before the images, any integer dtype.
+        let p = dir.path().join("named.npz");
+        let mut npz = NpzWriter::new(File::create(&p).unwrap());
+        npz.add_array("labels", &ndarray::arr1(&[0u8, 9, 2, 7]))
+            .unwrap();
+        npz.add_array("samples", &images).unwrap();
+        npz.finish().unwrap();
+        assert_eq!(load_ok(&p, &cfg(2, 1)).images.len(), 4);
+        // Anything else that is not images is still an error.
+        let check = |name: &str, add: &dyn Fn(&mut NpzWriter<File>), message: &str| {
+            let p = dir.path().join(name);
+            let mut npz = NpzWriter::new(File::create(&p).unwrap());
+            npz.add_array("arr_0", &images).unwrap();
+            add(&mut npz);
+            npz.finish().unwrap();
+            let err = load_err(&p, &cfg(2, 1), &format!("{name}#arr_1"));
+            assert!(err.to_string().contains(message), "{name}: {err}");
+        };
+        check(
+            "wrong_length.npz",
+            &|w| w.add_array("arr_1", &ndarray::arr1(&[1i64, 2, 3])).unwrap(),
+            "unsupported array dtype `<i8`",
+        );
+        check(
+            "float_labels.npz",
+            &|w| w.add_array("arr_1", &ndarray::arr1(&[1.0f64; 4])).unwrap(),
+            "array of shape (4,) is not a batch of images",
+        );
+        check(
+            "two_d.npz",
+            &|w| {
+                w.add_array("arr_1", &Array::<i64, _>::zeros((4, 2)))
+                    .unwrap()
+            },
+            "unsupported array dtype `<i8`",
+        );
     }
 
     #[test]

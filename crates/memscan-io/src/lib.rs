@@ -36,7 +36,9 @@
 //!   `file.tif#k` (`k` from 0; reduced-resolution pages such as thumbnails are left out).
 //! - Batches: `.npy` arrays shaped `(N, H, W)`, `(N, H, W, C)` with `C ∈ {1, 3, 4}`, or
 //!   `(N, C, H, W)` when `C ∈ {1, 3}` and `W ∉ {1, 3, 4}`; dtypes `uint8`, `uint16`,
-//!   `float32`, `float64`. `.npz` archives: every array inside, sorted by name, is such a batch.
+//!   `float32`, `float64`. `.npz` archives: every array inside, sorted by name, is such a batch,
+//!   except class labels (the class-conditional ADM/guided-diffusion `arr_1`): a 1-D integer
+//!   array whose length equals an image batch's `N` is ignored.
 //!   Ids are `file.npy#index` and `file.npz#name/index` (e.g. `samples.npz#arr_0/3`).
 //! - DICOM: `.dcm`, `.dicom`, and any other file (no extension, or a UID-like name such as
 //!   `1.2.840.113619.2.55.320`) whose bytes 128..132 are the Part 10 magic `DICM`. Gray
