@@ -73,7 +73,7 @@ impl fmt::Display for Error {
             | ErrorKind::BadSliceRange { .. } => "cannot load",
             _ => "cannot decode",
         };
-        write!(f, "{verb} {}", path.display())?;
+        write!(f, "{verb} {}", crate::walk::display_path(path))?;
         if let Some(item) = item {
             write!(f, "#{item}")?;
         }

@@ -54,7 +54,9 @@
 //!   Hidden files and folders (name starting with `.`) and sidecar files
 //!   (`.csv .txt .json .md .toml`) are ignored; a file with any other extension that is not
 //!   DICOM by its magic is an [`ErrorKind::UnsupportedFormat`] bad input. A path naming one
-//!   file loads that file (whatever its name), and its id is the file name.
+//!   file loads that file (whatever its name), and its id is the file name. Names that are not
+//!   valid UTF-8 keep distinct ids: an invalid byte is written `\xHH` and a backslash `\\`
+//!   (see [`Image::id`]); error messages escape invalid bytes the same way.
 //!
 //! # Intensity conventions
 //!
@@ -204,6 +206,10 @@ pub struct Image {
     /// Provenance: path relative to the set root (`/`-separated), or `path#index` for the
     /// `index`-th image of an array file (`path#name/index` inside an `.npz`), frame of a
     /// multi-frame DICOM file, page of a multi-page TIFF or slice of a NIfTI volume.
+    ///
+    /// Each file or folder name is its UTF-8 text with a backslash written `\\` and every
+    /// byte that is not valid UTF-8 written `\xHH` (e.g. `a\xFF.png`), so two files never
+    /// share an id; a valid UTF-8 name without a backslash is the id as is.
     pub id: String,
     /// Lower-case hex SHA-256 of the source content (the file bytes for single-image
     /// files; for arrays, the raw bytes of this image's slice plus its dtype and shape).

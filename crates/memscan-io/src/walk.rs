@@ -14,9 +14,14 @@
 //! Part 10 magic `DICM` (after the 128-byte preamble); only those 132 bytes are read to decide.
 //! A `.dcm`/`.dicom` file is always read as DICOM, with or without the preamble.
 //! A path naming a single file is that file alone, whatever its name.
+//!
+//! Ids are the relative path's names joined by `/`, each as UTF-8 text in which a backslash is
+//! written `\\` and a byte that is not valid UTF-8 `\xHH` ([`id_text`]), so two files never
+//! share an id (a lossy conversion gave `a\xFF.png` and `a\xFE.png` the same one).
 
 use crate::error::{Error, ErrorKind};
 use image::ImageFormat;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
@@ -49,7 +54,7 @@ pub(crate) struct Entry {
     /// The file's path (the root joined with the relative path).
     pub path: PathBuf,
     /// Provenance: the path relative to the root, `/`-separated (the file name for a root
-    /// that is a file).
+    /// that is a file), each name escaped by [`id_text`].
     pub id: String,
     /// How to decode it, or why it can't be.
     pub format: Result<Format, ErrorKind>,
@@ -63,10 +68,7 @@ pub(crate) struct Entry {
 pub(crate) fn list(root: &Path) -> Result<Vec<Entry>, Error> {
     let meta = std::fs::metadata(root).map_err(|e| Error::new(root, ErrorKind::Io(e)))?;
     if !meta.is_dir() {
-        let id = root.file_name().map_or_else(
-            || root.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let id = root.file_name().map_or_else(|| display_path(root), id_text);
         return Ok(vec![Entry {
             path: root.to_path_buf(),
             id,
@@ -152,11 +154,52 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
 
 fn relative_id(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    let parts: Vec<_> = rel
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect();
+    let parts: Vec<_> = rel.components().map(|c| id_text(c.as_os_str())).collect();
     parts.join("/")
+}
+
+/// A file or folder name as id text: its UTF-8 text, with a backslash written `\\` and each
+/// byte that is not valid UTF-8 written `\xHH` (upper-case hex), so different names always
+/// give different ids (`a\xFF.png` and `a\xFE.png` are no longer both `a�.png`, and a name
+/// holding the text `\xFF` is `\\xFF`). Names that are valid UTF-8 without a backslash are
+/// unchanged. (Outside Unix, where names are not bytes, a name that is not valid Unicode is
+/// converted lossily.)
+pub(crate) fn id_text(name: &OsStr) -> String {
+    escape(name, true)
+}
+
+/// A path for messages: its UTF-8 text, each byte that is not valid UTF-8 written `\xHH`.
+pub(crate) fn display_path(path: &Path) -> String {
+    escape(path.as_os_str(), false)
+}
+
+fn escape(name: &OsStr, escape_backslash: bool) -> String {
+    #[cfg(unix)]
+    {
+        use std::fmt::Write as _;
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::with_capacity(name.len());
+        for chunk in name.as_bytes().utf8_chunks() {
+            if escape_backslash {
+                out.push_str(&chunk.valid().replace('\\', "\\\\"));
+            } else {
+                out.push_str(chunk.valid());
+            }
+            for byte in chunk.invalid() {
+                let _ = write!(out, "\\x{byte:02X}");
+            }
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        let text = name.to_string_lossy();
+        if escape_backslash {
+            text.replace('\\', "\\\\")
+        } else {
+            text.into_owned()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +312,49 @@ mod tests {
             entries[0].format.as_ref().unwrap(),
             &Format::Raster(ImageFormat::Jpeg)
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_get_distinct_escaped_ids() {
+        use crate::testutil::{cfg, load_err, load_ok, skip};
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let png = |name: &[u8], value: u8| {
+            let p = dir.path().join(OsStr::from_bytes(name));
+            image::GrayImage::from_pixel(2, 2, image::Luma([value]))
+                .save_with_format(&p, ImageFormat::Png)
+                .unwrap();
+            p
+        };
+        png(b"a\xff.png", 1);
+        png(b"a\xfe.png", 2);
+        png(br"a\xFF.png", 3); // a valid UTF-8 name spelling the escape
+        fs::create_dir(dir.path().join(OsStr::from_bytes(b"d\xe9j\xe0"))).unwrap();
+        png(b"d\xe9j\xe0/caf\xc3\xa9.png", 4); // Latin-1 folder, UTF-8 file
+        let set = load_ok(dir.path(), &cfg(2, 1));
+        let ids: Vec<_> = set.images.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                r"a\\xFF.png",
+                r"a\xFE.png",
+                r"a\xFF.png",
+                r"d\xE9j\xE0/café.png"
+            ]
+        );
+        // A single file keeps the same id, and an error names the path with its bytes escaped.
+        let single = dir.path().join(OsStr::from_bytes(b"a\xff.png"));
+        assert_eq!(load_ok(&single, &cfg(2, 1)).images[0].id, r"a\xFF.png");
+        fs::write(
+            dir.path().join(OsStr::from_bytes(b"bad\xfd.png")),
+            b"corrupt",
+        )
+        .unwrap();
+        load_err(dir.path(), &cfg(2, 1), r"bad\xFD.png: ");
+        let set = load_ok(dir.path(), &skip(2, 1));
+        assert_eq!(set.skipped[0].path, r"bad\xFD.png");
     }
 
     #[test]
