@@ -46,7 +46,7 @@
 //! (Rows × Columns) is [`ErrorKind::TooManyPixels`] before any pixel is decoded (the codecs
 //! also refuse output far larger than their compressed input).
 
-use crate::error::{Error, ErrorKind};
+use crate::error::ErrorKind;
 use crate::load::{Decoded, Outcome, Rejected};
 use crate::normalize::{
     check_pixels, make_image, percentile_window, planes, sha256_hex, slice_hash, window_bounds,
@@ -90,18 +90,7 @@ const IDENTIFYING_TAGS: [Tag; 15] = [
 
 /// Decodes every frame of the DICOM file at `path` (whose id is `id`).
 pub(crate) fn decode(path: &Path, id: &str, cfg: &IoConfig) -> Vec<Outcome> {
-    let reject = |kind, frame: Option<usize>| {
-        let mut error = Error::new(path, kind);
-        let mut rejected_id = id.to_owned();
-        if let Some(k) = frame {
-            error = error.with_item(k.to_string());
-            rejected_id = format!("{id}#{k}");
-        }
-        Rejected {
-            id: rejected_id,
-            error,
-        }
-    };
+    let reject = |kind, frame: Option<usize>| Rejected::new(path, id, kind, frame);
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => return vec![Err(reject(ErrorKind::Io(e), None))],

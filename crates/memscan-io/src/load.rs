@@ -40,6 +40,24 @@ pub(crate) struct Rejected {
     pub error: Error,
 }
 
+impl Rejected {
+    /// The file `path` (id `id`) rejected with `kind`; with `item = Some(k)` only its `k`-th
+    /// frame, page or slice (id `id#k`).
+    pub(crate) fn new(path: &Path, id: &str, kind: ErrorKind, item: Option<usize>) -> Rejected {
+        let error = Error::new(path, kind);
+        match item {
+            Some(k) => Rejected {
+                id: format!("{id}#{k}"),
+                error: error.with_item(k.to_string()),
+            },
+            None => Rejected {
+                id: id.to_owned(),
+                error,
+            },
+        }
+    }
+}
+
 /// Loads every image under `path` (a folder, walked recursively, or a single file).
 ///
 /// Each image is normalized to `cfg.channels × cfg.size × cfg.size` `f32` values in `[0, 1]`

@@ -34,7 +34,7 @@
 //! a slice is [`ErrorKind::NonFinite`] for that slice. Each slice is hashed like a `float32`
 //! array slice of its scaled values, shaped `(rows, columns)` as shown.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::ErrorKind;
 use crate::load::{Decoded, Outcome, Rejected};
 use crate::normalize::{
     check_pixels, make_image, percentile_window, planes, slice_hash, window_bounds, Intensity,
@@ -53,18 +53,7 @@ const HEADER_LEN: usize = 348;
 
 /// Decodes the slices of the NIfTI file at `path` (whose id is `id`).
 pub(crate) fn decode(path: &Path, id: &str, cfg: &IoConfig) -> Vec<Outcome> {
-    let reject = |kind, slice: Option<usize>| {
-        let mut error = Error::new(path, kind);
-        let mut rejected_id = id.to_owned();
-        if let Some(k) = slice {
-            error = error.with_item(k.to_string());
-            rejected_id = format!("{id}#{k}");
-        }
-        Rejected {
-            id: rejected_id,
-            error,
-        }
-    };
+    let reject = |kind, slice: Option<usize>| Rejected::new(path, id, kind, slice);
     let volume = match Volume::read(path, cfg.axis) {
         Ok(volume) => volume,
         Err(kind) => return vec![Err(reject(kind, None))],

@@ -28,7 +28,7 @@
 //! a stream that ends before its end-of-image marker (`FF D9`) is an [`ErrorKind::Decode`]
 //! error ("truncated or corrupt JPEG"). Bytes after the end-of-image marker are accepted.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::ErrorKind;
 use crate::load::{Outcome, Rejected};
 use crate::normalize::{
     check_pixels, make_image, planes, sha256_hex, slice_hash, Intensity, Planes, Sample,
@@ -43,18 +43,7 @@ use std::path::Path;
 /// Decodes the picture at `path` (whose id is `id`): one image, or one per page of a
 /// multi-page TIFF.
 pub(crate) fn decode(path: &Path, id: &str, format: ImageFormat, cfg: &IoConfig) -> Vec<Outcome> {
-    let reject = |kind, page: Option<usize>| {
-        let mut error = Error::new(path, kind);
-        let mut rejected_id = id.to_owned();
-        if let Some(k) = page {
-            error = error.with_item(k.to_string());
-            rejected_id = format!("{id}#{k}");
-        }
-        Rejected {
-            id: rejected_id,
-            error,
-        }
-    };
+    let reject = |kind, page: Option<usize>| Rejected::new(path, id, kind, page);
     let mut bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => return vec![Err(reject(ErrorKind::Io(e), None))],

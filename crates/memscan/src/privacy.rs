@@ -324,16 +324,7 @@ pub(crate) fn compute(
         .map(|_| true)
         .chain(non.iter().map(|_| false))
         .collect();
-    let queries = concatenate(
-        Axis(0),
-        &[rows(ctx.e_train, &mem).view(), rows(e_hold, &non).view()],
-    )
-    .expect("same embedding width");
-    let d_syn: Vec<f64> = mem
-        .iter()
-        .map(|&i| ctx.train_d_syn[i])
-        .chain(non.iter().map(|&i| hold_d_syn[i]))
-        .collect();
+    let (queries, d_syn) = query_set(ctx, (e_hold, hold_d_syn), &mem, &non);
 
     let scores = attack_scores(
         ctx,
@@ -397,16 +388,7 @@ pub(crate) fn compute(
             let pool_g: Vec<u32> = pool.iter().map(|&i| hold_g[i]).collect();
             let (pm, pn) = balanced_patients(&train_g, &pool_g, cfg.seed ^ STAGE_PATIENTS);
             let pn: Vec<usize> = pn.iter().map(|&i| pool[i]).collect();
-            let x = concatenate(
-                Axis(0),
-                &[rows(ctx.e_train, &pm).view(), rows(e_hold, &pn).view()],
-            )
-            .expect("same embedding width");
-            let d_syn: Vec<f64> = pm
-                .iter()
-                .map(|&i| ctx.train_d_syn[i])
-                .chain(pn.iter().map(|&i| hold_d_syn[i]))
-                .collect();
+            let (x, d_syn) = query_set(ctx, (e_hold, hold_d_syn), &pm, &pn);
             let scores = attack_scores(
                 ctx,
                 Queries {
@@ -442,6 +424,27 @@ pub(crate) fn compute(
 }
 
 type Scores = [Option<(Vec<f64>, serde_json::Value)>; 4];
+
+/// The attacks' queries, training images `mem` then holdout images `non`: their embeddings and
+/// their distances to the nearest synthetic image.
+fn query_set(
+    ctx: &Context<'_>,
+    (e_hold, hold_d_syn): (&Array2<f32>, &[f64]),
+    mem: &[usize],
+    non: &[usize],
+) -> (Array2<f32>, Vec<f64>) {
+    let x = concatenate(
+        Axis(0),
+        &[rows(ctx.e_train, mem).view(), rows(e_hold, non).view()],
+    )
+    .expect("same embedding width");
+    let d_syn = mem
+        .iter()
+        .map(|&i| ctx.train_d_syn[i])
+        .chain(non.iter().map(|&i| hold_d_syn[i]))
+        .collect();
+    (x, d_syn)
+}
 
 /// One query set of the attacks.
 struct Queries<'a> {
