@@ -13,8 +13,8 @@
 //! 2. the modality rescale `v · RescaleSlope + RescaleIntercept` (per frame in enhanced
 //!    multi-frame objects): Hounsfield units for CT; a Modality LUT Sequence is not applied.
 //!    Absent (or empty), the slope is 1 and the intercept 0; present with a value that is not
-//!    a finite number (`nan`, `inf`, `abc`) it is [`ErrorKind::InvalidDicomAttribute`] for
-//!    the file;
+//!    a finite number (`nan`, `inf`, `abc`), or a slope of 0, it is
+//!    [`ErrorKind::InvalidDicomAttribute`] for the file;
 //! 3. an intensity window to `[0, 1]`, clipped: [`IoConfig::window`] if set; else for
 //!    `Modality` CT the soft-tissue window (center 40 HU, width 400 HU, i.e. −160…240 HU);
 //!    else percentile scaling of the frame (0.5th → 0, 99.5th → 1; min–max if they coincide; a
@@ -325,15 +325,23 @@ fn decode_pixels(obj: &DefaultDicomObject) -> Result<DecodedPixelData<'_>, Error
 
 /// Checks every RescaleSlope and RescaleIntercept of `obj` (top level, per-frame and shared
 /// functional groups, where `dicom-pixeldata` looks for them): each one present with a
-/// non-empty value must be a finite number.
+/// non-empty value must be a finite number, and a slope must not be 0.
 ///
 /// `dicom-pixeldata` replaces a value it cannot read (`nan`, `inf`, `abc`) by the default
 /// (slope 1, intercept 0) without saying so, which would silently give wrong HU; an absent or
 /// empty attribute does take the default, as documented.
 fn check_rescale(obj: &DefaultDicomObject) -> Result<(), ErrorKind> {
-    for (tag, attribute) in [
-        (tags::RESCALE_SLOPE, "RescaleSlope"),
-        (tags::RESCALE_INTERCEPT, "RescaleIntercept"),
+    for (tag, attribute, expected) in [
+        (
+            tags::RESCALE_SLOPE,
+            "RescaleSlope",
+            "a finite, non-zero number",
+        ),
+        (
+            tags::RESCALE_INTERCEPT,
+            "RescaleIntercept",
+            "a finite number",
+        ),
     ] {
         let functional_groups = [
             tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
@@ -363,14 +371,18 @@ fn check_rescale(obj: &DefaultDicomObject) -> Result<(), ErrorKind> {
             if value.is_empty() {
                 continue;
             }
-            let usable = element
-                .to_multi_float64()
-                .is_ok_and(|v| !v.is_empty() && v.iter().all(|x| x.is_finite()));
+            // A slope of 0 maps every pixel to the intercept: a blank frame for CT, an error
+            // far from the value for any other modality.
+            let usable = element.to_multi_float64().is_ok_and(|v| {
+                !v.is_empty()
+                    && v.iter()
+                        .all(|x| x.is_finite() && (tag != tags::RESCALE_SLOPE || *x != 0.0))
+            });
             if !usable {
                 return Err(ErrorKind::InvalidDicomAttribute {
                     attribute,
                     value,
-                    expected: "a finite number",
+                    expected,
                 });
             }
         }
@@ -1486,7 +1498,8 @@ mod tests {
             ("RescaleSlope", tags::RESCALE_SLOPE),
             ("RescaleIntercept", tags::RESCALE_INTERCEPT),
         ] {
-            for value in ["nan", "inf", "-inf", "abc", "NaN"] {
+            let zero = (attribute == "RescaleSlope").then_some("0");
+            for value in ["nan", "inf", "-inf", "abc", "NaN"].into_iter().chain(zero) {
                 let mut obj = gray_object(&Gray {
                     rescale: Some((1.0, -1024.0)),
                     ..ct()
@@ -1501,9 +1514,14 @@ mod tests {
                     "{err:?}"
                 );
                 let msg = err.to_string();
+                let expected = if attribute == "RescaleSlope" {
+                    "a finite, non-zero number"
+                } else {
+                    "a finite number"
+                };
                 assert!(
                     msg.ends_with(&format!(
-                        "invalid DICOM attribute: {attribute} is `{value}`, expected a finite number"
+                        "invalid DICOM attribute: {attribute} is `{value}`, expected {expected}"
                     )),
                     "{msg}"
                 );

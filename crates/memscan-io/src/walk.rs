@@ -159,7 +159,8 @@ fn relative_id(root: &Path, path: &Path) -> String {
 }
 
 /// A file or folder name as id text: its UTF-8 text, with a backslash written `\\` and each
-/// byte that is not valid UTF-8 written `\xHH` (upper-case hex), so different names always
+/// byte that is not valid UTF-8, and each byte of a control character (newline, tab…),
+/// written `\xHH` (upper-case hex), so different names always
 /// give different ids (`a\xFF.png` and `a\xFE.png` are no longer both `a�.png`, and a name
 /// holding the text `\xFF` is `\\xFF`). Names that are valid UTF-8 without a backslash are
 /// unchanged. (Outside Unix, where names are not bytes, a name that is not valid Unicode is
@@ -168,7 +169,8 @@ pub(crate) fn id_text(name: &OsStr) -> String {
     escape(name, true)
 }
 
-/// A path for messages: its UTF-8 text, each byte that is not valid UTF-8 written `\xHH`.
+/// A path for messages: its UTF-8 text, each byte that is not valid UTF-8 or of a control
+/// character written `\xHH`.
 pub(crate) fn display_path(path: &Path) -> String {
     escape(path.as_os_str(), false)
 }
@@ -180,11 +182,7 @@ fn escape(name: &OsStr, escape_backslash: bool) -> String {
         use std::os::unix::ffi::OsStrExt;
         let mut out = String::with_capacity(name.len());
         for chunk in name.as_bytes().utf8_chunks() {
-            if escape_backslash {
-                out.push_str(&chunk.valid().replace('\\', "\\\\"));
-            } else {
-                out.push_str(chunk.valid());
-            }
+            push_text(&mut out, chunk.valid(), escape_backslash);
             for byte in chunk.invalid() {
                 let _ = write!(out, "\\x{byte:02X}");
             }
@@ -193,11 +191,27 @@ fn escape(name: &OsStr, escape_backslash: bool) -> String {
     }
     #[cfg(not(unix))]
     {
-        let text = name.to_string_lossy();
-        if escape_backslash {
-            text.replace('\\', "\\\\")
+        let mut out = String::new();
+        push_text(&mut out, &name.to_string_lossy(), escape_backslash);
+        out
+    }
+}
+
+/// Appends `text` with control characters (a newline or tab in a file name would break a
+/// line of a CSV or log) written as their UTF-8 bytes `\xHH`, and with `\\` for a backslash
+/// when `escape_backslash`.
+fn push_text(out: &mut String, text: &str, escape_backslash: bool) {
+    use std::fmt::Write as _;
+    for c in text.chars() {
+        if c == '\\' && escape_backslash {
+            out.push_str("\\\\");
+        } else if c.is_control() {
+            let mut buf = [0u8; 4];
+            for byte in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "\\x{byte:02X}");
+            }
         } else {
-            text.into_owned()
+            out.push(c);
         }
     }
 }
@@ -333,6 +347,7 @@ mod tests {
         png(br"a\xFF.png", 3); // a valid UTF-8 name spelling the escape
         fs::create_dir(dir.path().join(OsStr::from_bytes(b"d\xe9j\xe0"))).unwrap();
         png(b"d\xe9j\xe0/caf\xc3\xa9.png", 4); // Latin-1 folder, UTF-8 file
+        png(b"new\nline.png", 5); // a control character
         let set = load_ok(dir.path(), &cfg(2, 1));
         let ids: Vec<_> = set.images.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(
@@ -341,7 +356,8 @@ mod tests {
                 r"a\\xFF.png",
                 r"a\xFE.png",
                 r"a\xFF.png",
-                r"d\xE9j\xE0/café.png"
+                r"d\xE9j\xE0/café.png",
+                r"new\x0Aline.png"
             ]
         );
         // A single file keeps the same id, and an error names the path with its bytes escaped.
