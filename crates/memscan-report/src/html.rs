@@ -39,6 +39,13 @@ fn ci(c: [f64; 2]) -> String {
     format!("{} – {}", pct(c[0]), pct(c[1]))
 }
 
+/// An AUC's bootstrap interval (a number, not a percentage), or nothing without a bootstrap.
+fn auc_ci(c: Option<&memscan_metrics::mia::AttackCi95>) -> String {
+    c.map_or(String::new(), |c| {
+        format!("{} – {}", num(c.auc[0]), num(c.auc[1]))
+    })
+}
+
 fn num(v: f64) -> String {
     if v.is_finite() {
         format!("{v:.4}")
@@ -492,7 +499,7 @@ fn metrics(s: &Summary) -> String {
             row(
                 format!("<code>mia.{name}.auc</code>"),
                 num(v.auc),
-                String::new(),
+                auc_ci(v.ci95.as_ref()),
                 format!(
                     "TPR at FPR ≤ 1 % {}, at ≤ 0.1 % {}; balanced accuracy {}; {} members / \
                      {} non-members",
@@ -580,7 +587,7 @@ fn metrics(s: &Summary) -> String {
             row(
                 format!("patient-level <code>mia.{name}.auc</code>"),
                 num(a.auc),
-                String::new(),
+                auc_ci(a.ci95.as_ref()),
                 format!(
                     "{} member / {} non-member patients",
                     a.n_members, a.n_nonmembers

@@ -11,6 +11,13 @@ fn ci(c: [f64; 2]) -> String {
     format!("{} – {}", pct(c[0]), pct(c[1]))
 }
 
+/// An AUC's bootstrap interval, or nothing without a bootstrap.
+fn auc_ci(c: Option<&memscan_metrics::mia::AttackCi95>) -> String {
+    c.map_or(String::new(), |c| {
+        format!("{:.4} – {:.4}", c.auc[0], c.auc[1])
+    })
+}
+
 /// Renders `summary.md`.
 pub fn render_markdown(s: &Summary) -> String {
     let mut md = String::new();
@@ -110,9 +117,7 @@ pub fn render_markdown(s: &Summary) -> String {
     if let Some(mia) = &m.mia {
         for (name, a) in mia.attacks() {
             let a = &a.value;
-            let auc_ci = a.ci95.as_ref().map_or(String::new(), |c| {
-                format!("{:.4} – {:.4}", c.auc[0], c.auc[1])
-            });
+            let auc_ci = auc_ci(a.ci95.as_ref());
             let strongest = if mia.strongest.as_deref() == Some(name) {
                 " (strongest)"
             } else {
@@ -177,8 +182,11 @@ pub fn render_markdown(s: &Summary) -> String {
         for (name, a) in &g.value.mia {
             let _ = writeln!(
                 md,
-                "| patient-level mia.{name}.auc | {:.4} | | {} / {} patients |",
-                a.auc, a.n_members, a.n_nonmembers
+                "| patient-level mia.{name}.auc | {:.4} | {} | {} / {} patients |",
+                a.auc,
+                auc_ci(a.ci95.as_ref()),
+                a.n_members,
+                a.n_nonmembers
             );
         }
         if let Some(c) = &g.value.copied {

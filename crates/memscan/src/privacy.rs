@@ -62,7 +62,8 @@ const DEF_GROUPS: &str =
     MIA: members = a seeded sample of training patients, non-members = the non-member \
     holdout's patients, balanced by patient, each patient with all of its images (a maximum \
     over more images is larger by chance alone); the attacks run on these images (Monte \
-    Carlo's ε is their median d1) and a patient's score is the maximum over its images. \
+    Carlo's ε is their median d1), a patient's score is the maximum over its images, and \
+    the bootstrap intervals resample patients. \
     Ungrouped images count as their own patient.";
 const DEF_MIA: [&str; 4] = [
     "GAN-Leaks full black-box (Chen et al. 2020): score(x) = −d1(x, synthetic).",
@@ -681,8 +682,15 @@ fn group_metrics(
     } else if let Some(p) = patient {
         for (a, slot) in p.scores.iter().enumerate() {
             let Some((s, params)) = slot else { continue };
-            let level = mgroups::patient_level(s, &p.labels, &p.groups)
-                .and_then(|pl| evaluate(MIA_ATTACKS[a], &pl.scores, &pl.is_member));
+            let bootstrap = ctx.cfg.metrics.bootstrap;
+            let seed = ctx.cfg.seed ^ STAGE_BOOTSTRAP ^ STAGE_PATIENTS ^ (a as u64);
+            let level = mgroups::patient_level(s, &p.labels, &p.groups).and_then(|pl| {
+                if bootstrap > 0 {
+                    evaluate_with_ci(MIA_ATTACKS[a], &pl.scores, &pl.is_member, bootstrap, seed)
+                } else {
+                    evaluate(MIA_ATTACKS[a], &pl.scores, &pl.is_member)
+                }
+            });
             if let Some(r) = ab.keep(&format!("groups.mia.{}", MIA_ATTACKS[a]), level) {
                 mia_by_attack.insert(
                     MIA_ATTACKS[a].to_string(),

@@ -362,7 +362,7 @@ fn patient_level_mia_is_at_chance_without_memorization() {
     let o = scan(
         &data,
         &out,
-        &["--size", "32", "--groups", groups, "--bootstrap", "0"],
+        &["--size", "32", "--groups", groups, "--bootstrap", "200"],
         None,
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -384,5 +384,22 @@ fn patient_level_mia_is_at_chance_without_memorization() {
         let auc = a["auc"].as_f64().unwrap();
         // sd of a null AUC at 100 vs 100 is 0.04.
         assert!((0.38..=0.62).contains(&auc), "{attack}: patient AUC {auc}");
+        // Bootstrap over patients: an interval around the value, about ±2 sd wide.
+        let ci = &a["ci95"]["auc"];
+        let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+        assert!(
+            lo <= auc && auc <= hi,
+            "{attack}: {auc} not in [{lo}, {hi}]"
+        );
+        assert!((0.08..=0.25).contains(&(hi - lo)), "{attack}: [{lo}, {hi}]");
     }
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| patient-level mia.distance.auc"))
+        .unwrap();
+    assert!(
+        row.contains(" – "),
+        "patient-level AUC without its interval: {row}"
+    );
 }
