@@ -805,13 +805,17 @@ impl Audit {
         let hold_d1: Option<Vec<f64>> = nn_hold
             .as_ref()
             .map(|nn| (0..nn.len()).map(|i| nn.nearest(i).1).collect());
+        // Holdout images at distance 0 from train: in the null, and they decide whether an
+        // exact synthetic match is evidence (`verdict`).
+        let n_exact_hold = hold_d1
+            .as_ref()
+            .map_or(0, |h| h.iter().filter(|&&d| d == 0.0).count());
         if let Some(null) = &hold_d1 {
-            let n_zero = null.iter().filter(|&&d| d == 0.0).count();
-            if n_zero > 0 {
+            if n_exact_hold > 0 {
                 warn(
                     &mut warnings,
                     format!(
-                        "{n_zero} of {} holdout images are at distance 0 from a training image \
+                        "{n_exact_hold} of {} holdout images are at distance 0 from a training image \
                          (identical in this embedding: blank images, or the same image in both \
                          sets); they belong to the null distribution and pull the copy \
                          threshold down",
@@ -1166,9 +1170,6 @@ impl Audit {
 
         // --- summary --------------------------------------------------------------------
         let n_exact = d1_syn.iter().filter(|&&d| d == 0.0).count();
-        let n_exact_hold = hold_d1
-            .as_ref()
-            .map_or(0, |h| h.iter().filter(|&&d| d == 0.0).count());
         let verdict = verdict(
             &metrics,
             m.primary_fpr,
